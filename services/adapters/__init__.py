@@ -1,0 +1,2 @@
+"""Adapters shared by several services, each wrapping one outside concern (PostgreSQL, Redis,
+peer services)."""
