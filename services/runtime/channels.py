@@ -43,7 +43,7 @@ class _OutboundDetails(grpc.aio.ClientCallDetails):
 def _with_defaults(details: grpc.aio.ClientCallDetails, default_timeout: float | None) -> Any:
     metadata = grpc.aio.Metadata(*(details.metadata or ()))
     request_id = request_id_var.get()
-    if request_id and REQUEST_ID_HEADER not in metadata:
+    if request_id and not metadata.get_all(REQUEST_ID_HEADER):
         metadata.add(REQUEST_ID_HEADER, request_id)
     timeout = details.timeout if details.timeout is not None else outbound_timeout(default_timeout)
     return _OutboundDetails(

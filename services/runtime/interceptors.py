@@ -115,19 +115,21 @@ def _wrap_streaming(behavior: Callable[..., Any], call_for: Callable[[], _Call])
 class ServerCallInterceptor(grpc.aio.ServerInterceptor):
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None:
-            return handler
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+            return None
+        method: str = handler_call_details.method
         request_id = _metadata_value(handler_call_details, REQUEST_ID_HEADER) or uuid.uuid4().hex
 
         def call_for() -> _Call:
             return _Call(method, request_id)
 
-        serializers = {
+        serializers: dict[str, Any] = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
@@ -143,6 +145,8 @@ class ServerCallInterceptor(grpc.aio.ServerInterceptor):
             return grpc.stream_unary_rpc_method_handler(
                 _wrap_unary(handler.stream_unary, call_for), **serializers
             )
-        return grpc.stream_stream_rpc_method_handler(
-            _wrap_streaming(handler.stream_stream, call_for), **serializers
-        )
+        if handler.stream_stream:
+            return grpc.stream_stream_rpc_method_handler(
+                _wrap_streaming(handler.stream_stream, call_for), **serializers
+            )
+        return handler

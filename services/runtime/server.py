@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -46,6 +46,24 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
+class ServiceHealth:
+    """Keeps the library health servicer in step with the dependencies."""
+
+    def __init__(self, service_names: Sequence[str]) -> None:
+        self.servicer = health.aio.HealthServicer()
+        self._names = ["", *service_names]
+
+    async def set_all(self, status: int) -> None:
+        for name in self._names:
+            await self.servicer.set(name, status)
+
+    async def set(self, name: str, status: int) -> None:
+        await self.servicer.set(name, status)
+
+    async def shutting_down(self) -> None:
+        await self.servicer.enter_graceful_shutdown()
+
+
 @dataclass(frozen=True)
 class Dependency:
     """Something the service needs before it can serve; `check` raises while it is not there."""
@@ -64,28 +82,16 @@ class ServiceWiring:
     service_names: list[str]
     dependencies: list[Dependency] = field(default_factory=list)
     on_ready: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    # Long-running tasks started once the service is ready and cancelled on shutdown.
-    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Long-running tasks started once the service is ready and cancelled on shutdown; they get the
+    # service's health board (the gateway reports its peers' health through it).
+    background: list[Callable[[ServiceHealth], Coroutine[Any, Any, None]]] = field(
+        default_factory=list
+    )
     # Extra names to expose through reflection (the gateway exposes every public service).
     reflection_names: list[str] = field(default_factory=list)
 
 
 Build = Callable[[S, contextlib.AsyncExitStack], Awaitable[ServiceWiring]]
-
-
-class ServiceHealth:
-    """Keeps the library health servicer in step with the dependencies."""
-
-    def __init__(self, service_names: Sequence[str]) -> None:
-        self.servicer = health.aio.HealthServicer()
-        self._names = ["", *service_names]
-
-    async def set_all(self, status: int) -> None:
-        for name in self._names:
-            await self.servicer.set(name, status)  # type: ignore[arg-type]
-
-    async def shutting_down(self) -> None:
-        await self.servicer.enter_graceful_shutdown()
 
 
 async def _check_all(dependencies: Sequence[Dependency], timeout: float) -> list[str]:
@@ -165,7 +171,7 @@ async def serve(
 
         async def start_background() -> None:
             await ready.wait()
-            tasks.extend(asyncio.create_task(job()) for job in wiring.background)
+            tasks.extend(asyncio.create_task(job(service_health)) for job in wiring.background)
 
         tasks.append(asyncio.create_task(start_background()))
         await stop.wait()

@@ -1,0 +1,101 @@
+"""The client helper: one channel to the gateway, a bearer token on every call, default deadlines
+on unary calls (streams stay open until cancelled), and a typed stub per service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from analytics.catalog.v1 import catalog_pb2_grpc
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+DEFAULT_TIMEOUT_SECONDS = 10.0
+
+
+class _CallDetails(grpc.aio.ClientCallDetails):
+    pass
+
+
+def _decorate(
+    details: grpc.aio.ClientCallDetails, token: str | None, timeout: float | None
+) -> grpc.aio.ClientCallDetails:
+    metadata = grpc.aio.Metadata(*(details.metadata or ()))
+    if token and "authorization" not in metadata:
+        metadata.add("authorization", f"Bearer {token}")
+    return _CallDetails(
+        details.method,
+        details.timeout if details.timeout is not None else timeout,
+        metadata,
+        details.credentials,
+        details.wait_for_ready,
+    )
+
+
+class _Unary(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.StreamUnaryClientInterceptor):
+    def __init__(self, token: str | None, timeout: float) -> None:
+        self._token, self._timeout = token, timeout
+
+    async def intercept_unary_unary(
+        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
+    ) -> Any:
+        return await continuation(_decorate(client_call_details, self._token, self._timeout), request)
+
+    async def intercept_stream_unary(
+        self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
+    ) -> Any:
+        details = _decorate(client_call_details, self._token, self._timeout)
+        return await continuation(details, request_iterator)
+
+
+class _Streaming(grpc.aio.UnaryStreamClientInterceptor, grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, token: str | None) -> None:
+        self._token = token
+
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Any], client_call_details: Any, request: Any
+    ) -> Any:
+        return await continuation(_decorate(client_call_details, self._token, None), request)
+
+    async def intercept_stream_stream(
+        self, continuation: Callable[..., Any], client_call_details: Any, request_iterator: Any
+    ) -> Any:
+        return await continuation(_decorate(client_call_details, self._token, None), request_iterator)
+
+
+class AnalyticsClient:
+    """Async client for every public service, through one connection to the gateway."""
+
+    def __init__(
+        self,
+        target: str = "localhost:8080",
+        *,
+        token: str | None = None,
+        default_timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        interceptors: list[grpc.aio.ClientInterceptor] = [
+            _Unary(token, default_timeout),
+            _Streaming(token),
+        ]
+        if credentials is None:
+            self.channel = grpc.aio.insecure_channel(target, interceptors=interceptors)
+        else:
+            self.channel = grpc.aio.secure_channel(target, credentials, interceptors=interceptors)
+        self.catalog = catalog_pb2_grpc.CatalogServiceStub(self.channel)
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def __aenter__(self) -> AnalyticsClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,189 @@
+"""The catalog's domain: what can be measured and what data it is measured from.
+
+Plain frozen values, shared by the file loader, the repository and the servicer. Nothing here
+knows about gRPC, SQL or YAML.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+from collections.abc import Mapping
+
+# A value of an object model sample row, as JSON can carry it. Timestamps and dates are ISO 8601
+# strings; decimals are numbers.
+SampleValue = str | int | float | bool | None
+
+
+class FieldType(enum.StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    TIMESTAMP = "timestamp"
+    DATE = "date"
+
+    @property
+    def is_numeric(self) -> bool:
+        return self in (FieldType.INTEGER, FieldType.DECIMAL)
+
+    @property
+    def is_temporal(self) -> bool:
+        return self in (FieldType.TIMESTAMP, FieldType.DATE)
+
+
+class Cardinality(enum.StrEnum):
+    """Seen from the object model that declares the relationship."""
+
+    MANY_TO_ONE = "many_to_one"
+    ONE_TO_MANY = "one_to_many"
+    ONE_TO_ONE = "one_to_one"
+
+
+class Direction(enum.StrEnum):
+    HIGHER_IS_BETTER = "higher_is_better"
+    LOWER_IS_BETTER = "lower_is_better"
+    # Closer to the target is better; thresholds are then distances from the target.
+    TARGET_IS_BEST = "target_is_best"
+
+
+class Period(enum.StrEnum):
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+@dataclasses.dataclass(frozen=True)
+class ValueChain:
+    code: str
+    name: str
+    description: str
+    module_codes: tuple[str, ...]
+    kpi_count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Module:
+    code: str
+    name: str
+    description: str
+    value_chain_code: str
+    kpi_count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    description: str
+    required: bool = False
+    key: bool = False
+    # Empty when any value is allowed.
+    allowed_values: tuple[str, ...] = ()
+    # Empty when unitless.
+    unit: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Relationship:
+    name: str
+    target_object_model_code: str
+    cardinality: Cardinality
+    source_field: str
+    target_field: str
+    description: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectModel:
+    code: str
+    name: str
+    description: str
+    schema_name: str
+    table_name: str
+    time_field: str
+    fields: tuple[Field, ...]
+    relationships: tuple[Relationship, ...]
+    value_chain_codes: tuple[str, ...]
+
+    def field(self, name: str) -> Field | None:
+        return next((field for field in self.fields if field.name == name), None)
+
+    def relationship(self, name: str) -> Relationship | None:
+        return next((rel for rel in self.relationships if rel.name == name), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    """For higher/lower-is-better KPIs, the values at which the KPI turns warning and critical;
+    for target-is-best KPIs, the distances from the target at which it does."""
+
+    warning: float | None = None
+    critical: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class KpiDefinition:
+    code: str
+    name: str
+    description: str
+    value_chain_code: str
+    module_code: str
+    unit: str
+    direction: Direction
+    target: float | None
+    thresholds: Thresholds
+    required_object_model_codes: tuple[str, ...]
+    formula: str
+    component_kpi_codes: tuple[str, ...]
+    tags: tuple[str, ...]
+    catalog_version: str
+
+
+@dataclasses.dataclass(frozen=True)
+class KpiSamplePoint:
+    bucket_start: datetime.datetime
+    value: float
+
+
+@dataclasses.dataclass(frozen=True)
+class KpiSample:
+    kpi_code: str
+    period: Period
+    points: tuple[KpiSamplePoint, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectModelSample:
+    object_model_code: str
+    rows: tuple[Mapping[str, SampleValue], ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogVersion:
+    version: str
+    content_hash: str
+    loaded_at: datetime.datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Catalog:
+    """A whole catalog as read from the data files, in declaration order."""
+
+    version: str
+    content_hash: str
+    value_chains: tuple[ValueChain, ...]
+    modules: tuple[Module, ...]
+    object_models: tuple[ObjectModel, ...]
+    kpis: tuple[KpiDefinition, ...]
+    kpi_samples: tuple[KpiSample, ...]
+    object_model_samples: tuple[ObjectModelSample, ...]
+
+    def kpi(self, code: str) -> KpiDefinition | None:
+        return next((kpi for kpi in self.kpis if kpi.code == code), None)
+
+    def object_model(self, code: str) -> ObjectModel | None:
+        return next((model for model in self.object_models if model.code == code), None)
