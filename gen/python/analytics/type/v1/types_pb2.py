@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61nalytics/type/v1/types.proto\x12\x11\x61nalytics.type.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n\tTimeRange\x12\x30\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05start\x12,\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x03\x65nd\"\x89\x04\n\x08KpiValue\x12\x19\n\x08kpi_code\x18\x01 \x01(\tR\x07kpiCode\x12\x19\n\x05value\x18\x02 \x01(\x01H\x00R\x05value\x88\x01\x01\x12H\n\x0fno_value_reason\x18\x03 \x01(\x0e\x32 .analytics.type.v1.NoValueReasonR\rnoValueReason\x12\x31\n\x06period\x18\x04 \x01(\x0e\x32\x19.analytics.type.v1.PeriodR\x06period\x12=\n\x0c\x62ucket_start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x62ucketStart\x12;\n\x0b\x63omputed_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncomputedAt\x12\x38\n\twatermark\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\twatermark\x12K\n\ndimensions\x18\x08 \x03(\x0b\x32+.analytics.type.v1.KpiValue.DimensionsEntryR\ndimensions\x1a=\n\x0f\x44imensionsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x42\x08\n\x06_value\"B\n\x05Money\x12#\n\rcurrency_code\x18\x01 \x01(\tR\x0c\x63urrencyCode\x12\x14\n\x05\x63\x65nts\x18\x02 \x01(\x03R\x05\x63\x65nts\"d\n\nMoneyRange\x12*\n\x03min\x18\x01 \x01(\x0b\x32\x18.analytics.type.v1.MoneyR\x03min\x12*\n\x03max\x18\x02 \x01(\x0b\x32\x18.analytics.type.v1.MoneyR\x03max\"I\n\x0bPageRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"U\n\x0cPageResponse\x12&\n\x0fnext_page_token\x18\x01 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x02 \x01(\x05R\ttotalSize*w\n\x06Period\x12\x16\n\x12PERIOD_UNSPECIFIED\x10\x00\x12\x11\n\rPERIOD_MINUTE\x10\x01\x12\x0f\n\x0bPERIOD_HOUR\x10\x02\x12\x0e\n\nPERIOD_DAY\x10\x03\x12\x0f\n\x0bPERIOD_WEEK\x10\x04\x12\x10\n\x0cPERIOD_MONTH\x10\x05*\x83\x01\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x44IRECTION_HIGHER_IS_BETTER\x10\x01\x12\x1d\n\x19\x44IRECTION_LOWER_IS_BETTER\x10\x02\x12\x1c\n\x18\x44IRECTION_TARGET_IS_BEST\x10\x03*\x96\x01\n\rNoValueReason\x12\x1f\n\x1bNO_VALUE_REASON_UNSPECIFIED\x10\x00\x12\x1b\n\x17NO_VALUE_REASON_NO_DATA\x10\x01\x12$\n NO_VALUE_REASON_DIVISION_BY_ZERO\x10\x02\x12!\n\x1dNO_VALUE_REASON_NOT_PERMITTED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x61nalytics/type/v1/types.proto\x12\x11\x61nalytics.type.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n\tTimeRange\x12\x30\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x05start\x12,\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x03\x65nd\"\x89\x04\n\x08KpiValue\x12\x19\n\x08kpi_code\x18\x01 \x01(\tR\x07kpiCode\x12\x19\n\x05value\x18\x02 \x01(\x01H\x00R\x05value\x88\x01\x01\x12H\n\x0fno_value_reason\x18\x03 \x01(\x0e\x32 .analytics.type.v1.NoValueReasonR\rnoValueReason\x12\x31\n\x06period\x18\x04 \x01(\x0e\x32\x19.analytics.type.v1.PeriodR\x06period\x12=\n\x0c\x62ucket_start\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x0b\x62ucketStart\x12;\n\x0b\x63omputed_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncomputedAt\x12\x38\n\twatermark\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\twatermark\x12K\n\ndimensions\x18\x08 \x03(\x0b\x32+.analytics.type.v1.KpiValue.DimensionsEntryR\ndimensions\x1a=\n\x0f\x44imensionsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x42\x08\n\x06_value\"B\n\x05Money\x12#\n\rcurrency_code\x18\x01 \x01(\tR\x0c\x63urrencyCode\x12\x14\n\x05\x63\x65nts\x18\x02 \x01(\x03R\x05\x63\x65nts\"d\n\nMoneyRange\x12*\n\x03min\x18\x01 \x01(\x0b\x32\x18.analytics.type.v1.MoneyR\x03min\x12*\n\x03max\x18\x02 \x01(\x0b\x32\x18.analytics.type.v1.MoneyR\x03max\"I\n\x0bPageRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"U\n\x0cPageResponse\x12&\n\x0fnext_page_token\x18\x01 \x01(\tR\rnextPageToken\x12\x1d\n\ntotal_size\x18\x02 \x01(\x05R\ttotalSize\"\\\n\tUnitPrice\x12#\n\rcurrency_code\x18\x01 \x01(\tR\x0c\x63urrencyCode\x12\x16\n\x06\x61mount\x18\x02 \x01(\tR\x06\x61mount\x12\x12\n\x04unit\x18\x03 \x01(\tR\x04unit\"_\n\x11RetentionDuration\x12\x14\n\x05\x63ount\x18\x01 \x01(\x05R\x05\x63ount\x12\x34\n\x04unit\x18\x02 \x01(\x0e\x32 .analytics.type.v1.RetentionUnitR\x04unit\"\xe2\x01\n\x11\x44\x61taRetentionRule\x12O\n\x10\x61\x63tive_retention\x18\x01 \x01(\x0b\x32$.analytics.type.v1.RetentionDurationR\x0f\x61\x63tiveRetention\x12)\n\x10\x61rchival_enabled\x18\x02 \x01(\x08R\x0f\x61rchivalEnabled\x12Q\n\x11\x61rchive_retention\x18\x03 \x01(\x0b\x32$.analytics.type.v1.RetentionDurationR\x10\x61rchiveRetention\"\xe5\x01\n\x14GranularityRetention\x12\x19\n\x08raw_data\x18\x01 \x01(\x08R\x07rawData\x12+\n\x11minute_aggregates\x18\x02 \x01(\x08R\x10minuteAggregates\x12+\n\x11hourly_aggregates\x18\x03 \x01(\x08R\x10hourlyAggregates\x12)\n\x10\x64\x61ily_aggregates\x18\x04 \x01(\x08R\x0f\x64\x61ilyAggregates\x12-\n\x12monthly_aggregates\x18\x05 \x01(\x08R\x11monthlyAggregates\"\x81\x02\n\x13\x44\x61taRetentionPolicy\x12R\n\x12staged_source_data\x18\x01 \x01(\x0b\x32$.analytics.type.v1.DataRetentionRuleR\x10stagedSourceData\x12K\n\x0e\x61nalytics_data\x18\x02 \x01(\x0b\x32$.analytics.type.v1.DataRetentionRuleR\ranalyticsData\x12I\n\x0bgranularity\x18\x03 \x01(\x0b\x32\'.analytics.type.v1.GranularityRetentionR\x0bgranularity\"T\n\x0eSourcePosition\x12\x12\n\x04line\x18\x01 \x01(\x05R\x04line\x12\x16\n\x06\x63olumn\x18\x02 \x01(\x05R\x06\x63olumn\x12\x16\n\x06offset\x18\x03 \x01(\x05R\x06offset\"\xc6\x02\n\x11\x46ormulaDiagnostic\x12\x41\n\x08severity\x18\x01 \x01(\x0e\x32%.analytics.type.v1.DiagnosticSeverityR\x08severity\x12\x12\n\x04\x63ode\x18\x02 \x01(\tR\x04\x63ode\x12\x18\n\x07message\x18\x03 \x01(\tR\x07message\x12\x37\n\x05start\x18\x04 \x01(\x0b\x32!.analytics.type.v1.SourcePositionR\x05start\x12\x33\n\x03\x65nd\x18\x05 \x01(\x0b\x32!.analytics.type.v1.SourcePositionR\x03\x65nd\x12\x1a\n\x08\x65xpected\x18\x06 \x03(\tR\x08\x65xpected\x12\x14\n\x05\x66ound\x18\x07 \x01(\tR\x05\x66ound\x12 \n\x0bsuggestions\x18\x08 \x03(\tR\x0bsuggestions\"\x83\x02\n\x0fSecurityContext\x12\x1b\n\tclient_id\x18\x01 \x01(\tR\x08\x63lientId\x12\x18\n\x07subject\x18\x02 \x01(\tR\x07subject\x12\x14\n\x05roles\x18\x03 \x03(\tR\x05roles\x12R\n\nattributes\x18\x04 \x03(\x0b\x32\x32.analytics.type.v1.SecurityContext.AttributesEntryR\nattributes\x12\x10\n\x03key\x18\x05 \x01(\tR\x03key\x1a=\n\x0f\x41ttributesEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01*w\n\x06Period\x12\x16\n\x12PERIOD_UNSPECIFIED\x10\x00\x12\x11\n\rPERIOD_MINUTE\x10\x01\x12\x0f\n\x0bPERIOD_HOUR\x10\x02\x12\x0e\n\nPERIOD_DAY\x10\x03\x12\x0f\n\x0bPERIOD_WEEK\x10\x04\x12\x10\n\x0cPERIOD_MONTH\x10\x05*\x83\x01\n\tDirection\x12\x19\n\x15\x44IRECTION_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x44IRECTION_HIGHER_IS_BETTER\x10\x01\x12\x1d\n\x19\x44IRECTION_LOWER_IS_BETTER\x10\x02\x12\x1c\n\x18\x44IRECTION_TARGET_IS_BEST\x10\x03*\x96\x01\n\rNoValueReason\x12\x1f\n\x1bNO_VALUE_REASON_UNSPECIFIED\x10\x00\x12\x1b\n\x17NO_VALUE_REASON_NO_DATA\x10\x01\x12$\n NO_VALUE_REASON_DIVISION_BY_ZERO\x10\x02\x12!\n\x1dNO_VALUE_REASON_NOT_PERMITTED\x10\x03*\x82\x01\n\x11RetentionDataType\x12#\n\x1fRETENTION_DATA_TYPE_UNSPECIFIED\x10\x00\x12%\n!RETENTION_DATA_TYPE_STAGED_SOURCE\x10\x01\x12!\n\x1dRETENTION_DATA_TYPE_ANALYTICS\x10\x02*\x9c\x01\n\rRetentionUnit\x12\x1e\n\x1aRETENTION_UNIT_UNSPECIFIED\x10\x00\x12\x17\n\x13RETENTION_UNIT_DAYS\x10\x01\x12\x19\n\x15RETENTION_UNIT_MONTHS\x10\x02\x12\x18\n\x14RETENTION_UNIT_YEARS\x10\x03\x12\x1d\n\x19RETENTION_UNIT_INDEFINITE\x10\x04*y\n\x12\x44iagnosticSeverity\x12#\n\x1f\x44IAGNOSTIC_SEVERITY_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44IAGNOSTIC_SEVERITY_ERROR\x10\x01\x12\x1f\n\x1b\x44IAGNOSTIC_SEVERITY_WARNING\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,12 +34,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_KPIVALUE_DIMENSIONSENTRY']._loaded_options = None
   _globals['_KPIVALUE_DIMENSIONSENTRY']._serialized_options = b'8\001'
-  _globals['_PERIOD']._serialized_start=1050
-  _globals['_PERIOD']._serialized_end=1169
-  _globals['_DIRECTION']._serialized_start=1172
-  _globals['_DIRECTION']._serialized_end=1303
-  _globals['_NOVALUEREASON']._serialized_start=1306
-  _globals['_NOVALUEREASON']._serialized_end=1456
+  _globals['_SECURITYCONTEXT_ATTRIBUTESENTRY']._loaded_options = None
+  _globals['_SECURITYCONTEXT_ATTRIBUTESENTRY']._serialized_options = b'8\001'
+  _globals['_PERIOD']._serialized_start=2639
+  _globals['_PERIOD']._serialized_end=2758
+  _globals['_DIRECTION']._serialized_start=2761
+  _globals['_DIRECTION']._serialized_end=2892
+  _globals['_NOVALUEREASON']._serialized_start=2895
+  _globals['_NOVALUEREASON']._serialized_end=3045
+  _globals['_RETENTIONDATATYPE']._serialized_start=3048
+  _globals['_RETENTIONDATATYPE']._serialized_end=3178
+  _globals['_RETENTIONUNIT']._serialized_start=3181
+  _globals['_RETENTIONUNIT']._serialized_end=3337
+  _globals['_DIAGNOSTICSEVERITY']._serialized_start=3339
+  _globals['_DIAGNOSTICSEVERITY']._serialized_end=3460
   _globals['_TIMERANGE']._serialized_start=85
   _globals['_TIMERANGE']._serialized_end=192
   _globals['_KPIVALUE']._serialized_start=195
@@ -54,4 +62,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PAGEREQUEST']._serialized_end=961
   _globals['_PAGERESPONSE']._serialized_start=963
   _globals['_PAGERESPONSE']._serialized_end=1048
+  _globals['_UNITPRICE']._serialized_start=1050
+  _globals['_UNITPRICE']._serialized_end=1142
+  _globals['_RETENTIONDURATION']._serialized_start=1144
+  _globals['_RETENTIONDURATION']._serialized_end=1239
+  _globals['_DATARETENTIONRULE']._serialized_start=1242
+  _globals['_DATARETENTIONRULE']._serialized_end=1468
+  _globals['_GRANULARITYRETENTION']._serialized_start=1471
+  _globals['_GRANULARITYRETENTION']._serialized_end=1700
+  _globals['_DATARETENTIONPOLICY']._serialized_start=1703
+  _globals['_DATARETENTIONPOLICY']._serialized_end=1960
+  _globals['_SOURCEPOSITION']._serialized_start=1962
+  _globals['_SOURCEPOSITION']._serialized_end=2046
+  _globals['_FORMULADIAGNOSTIC']._serialized_start=2049
+  _globals['_FORMULADIAGNOSTIC']._serialized_end=2375
+  _globals['_SECURITYCONTEXT']._serialized_start=2378
+  _globals['_SECURITYCONTEXT']._serialized_end=2637
+  _globals['_SECURITYCONTEXT_ATTRIBUTESENTRY']._serialized_start=2576
+  _globals['_SECURITYCONTEXT_ATTRIBUTESENTRY']._serialized_end=2637
 # @@protoc_insertion_point(module_scope)

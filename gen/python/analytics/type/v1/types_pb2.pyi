@@ -112,6 +112,86 @@ NO_VALUE_REASON_NOT_PERMITTED: NoValueReason.ValueType  # 3
 """The caller may not see the rows the value would be computed from."""
 Global___NoValueReason: _TypeAlias = NoValueReason  # noqa: Y015
 
+class _RetentionDataType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RetentionDataTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RetentionDataType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RETENTION_DATA_TYPE_UNSPECIFIED: _RetentionDataType.ValueType  # 0
+    """Not set; invalid where a data type is required."""
+    RETENTION_DATA_TYPE_STAGED_SOURCE: _RetentionDataType.ValueType  # 1
+    """Staged source data: raw rows ingested from client systems (the object model tables)."""
+    RETENTION_DATA_TYPE_ANALYTICS: _RetentionDataType.ValueType  # 2
+    """Analytics data: calculated KPI values and aggregates."""
+
+class RetentionDataType(_RetentionDataType, metaclass=_RetentionDataTypeEnumTypeWrapper):
+    """Which kind of stored data a retention rule or an archive covers (SPEC "Data Types Subject to Archival")."""
+
+RETENTION_DATA_TYPE_UNSPECIFIED: RetentionDataType.ValueType  # 0
+"""Not set; invalid where a data type is required."""
+RETENTION_DATA_TYPE_STAGED_SOURCE: RetentionDataType.ValueType  # 1
+"""Staged source data: raw rows ingested from client systems (the object model tables)."""
+RETENTION_DATA_TYPE_ANALYTICS: RetentionDataType.ValueType  # 2
+"""Analytics data: calculated KPI values and aggregates."""
+Global___RetentionDataType: _TypeAlias = RetentionDataType  # noqa: Y015
+
+class _RetentionUnit:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RetentionUnitEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RetentionUnit.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    RETENTION_UNIT_UNSPECIFIED: _RetentionUnit.ValueType  # 0
+    """Not set; invalid where a duration is required."""
+    RETENTION_UNIT_DAYS: _RetentionUnit.ValueType  # 1
+    """Calendar days."""
+    RETENTION_UNIT_MONTHS: _RetentionUnit.ValueType  # 2
+    """Calendar months."""
+    RETENTION_UNIT_YEARS: _RetentionUnit.ValueType  # 3
+    """Calendar years."""
+    RETENTION_UNIT_INDEFINITE: _RetentionUnit.ValueType  # 4
+    """Kept forever; the count is ignored. Only valid for an archive retention."""
+
+class RetentionUnit(_RetentionUnit, metaclass=_RetentionUnitEnumTypeWrapper):
+    """The unit of a retention duration."""
+
+RETENTION_UNIT_UNSPECIFIED: RetentionUnit.ValueType  # 0
+"""Not set; invalid where a duration is required."""
+RETENTION_UNIT_DAYS: RetentionUnit.ValueType  # 1
+"""Calendar days."""
+RETENTION_UNIT_MONTHS: RetentionUnit.ValueType  # 2
+"""Calendar months."""
+RETENTION_UNIT_YEARS: RetentionUnit.ValueType  # 3
+"""Calendar years."""
+RETENTION_UNIT_INDEFINITE: RetentionUnit.ValueType  # 4
+"""Kept forever; the count is ignored. Only valid for an archive retention."""
+Global___RetentionUnit: _TypeAlias = RetentionUnit  # noqa: Y015
+
+class _DiagnosticSeverity:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DiagnosticSeverityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DiagnosticSeverity.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DIAGNOSTIC_SEVERITY_UNSPECIFIED: _DiagnosticSeverity.ValueType  # 0
+    """Not set."""
+    DIAGNOSTIC_SEVERITY_ERROR: _DiagnosticSeverity.ValueType  # 1
+    """The formula cannot be compiled."""
+    DIAGNOSTIC_SEVERITY_WARNING: _DiagnosticSeverity.ValueType  # 2
+    """The formula compiles but is probably not what was meant (e.g. a ratio that can never be below 0)."""
+
+class DiagnosticSeverity(_DiagnosticSeverity, metaclass=_DiagnosticSeverityEnumTypeWrapper):
+    """How serious a formula diagnostic is."""
+
+DIAGNOSTIC_SEVERITY_UNSPECIFIED: DiagnosticSeverity.ValueType  # 0
+"""Not set."""
+DIAGNOSTIC_SEVERITY_ERROR: DiagnosticSeverity.ValueType  # 1
+"""The formula cannot be compiled."""
+DIAGNOSTIC_SEVERITY_WARNING: DiagnosticSeverity.ValueType  # 2
+"""The formula compiles but is probably not what was meant (e.g. a ratio that can never be below 0)."""
+Global___DiagnosticSeverity: _TypeAlias = DiagnosticSeverity  # noqa: Y015
+
 @_typing.final
 class TimeRange(_message.Message):
     """A half-open interval of time [start, end)."""
@@ -329,3 +409,325 @@ class PageResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PageResponse: _TypeAlias = PageResponse  # noqa: Y015
+
+@_typing.final
+class UnitPrice(_message.Message):
+    """An exact price per unit that may be finer than a cent (e.g. 0.023 USD per GB-month)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENCY_CODE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    currency_code: _builtins.str
+    """Three-letter ISO 4217 currency code, e.g. "USD"."""
+    amount: _builtins.str
+    """Price of one unit in the currency's major unit as a decimal string, e.g. "0.10"; never a float."""
+    unit: _builtins.str
+    """The unit priced, e.g. "GB-month", "GB", "hour", "instance-month"."""
+    def __init__(
+        self,
+        *,
+        currency_code: _builtins.str = ...,
+        amount: _builtins.str = ...,
+        unit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "currency_code", b"currency_code", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnitPrice: _TypeAlias = UnitPrice  # noqa: Y015
+
+@_typing.final
+class RetentionDuration(_message.Message):
+    """A retention duration such as "90 days", "7 years" or "indefinitely"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    COUNT_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    count: _builtins.int
+    """Number of units; must be positive unless the unit is indefinite."""
+    unit: Global___RetentionUnit.ValueType
+    """Unit of `count`."""
+    def __init__(
+        self,
+        *,
+        count: _builtins.int = ...,
+        unit: Global___RetentionUnit.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetentionDuration: _TypeAlias = RetentionDuration  # noqa: Y015
+
+@_typing.final
+class DataRetentionRule(_message.Message):
+    """How long one data type stays in the active database and, optionally, in cold storage afterwards."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACTIVE_RETENTION_FIELD_NUMBER: _builtins.int
+    ARCHIVAL_ENABLED_FIELD_NUMBER: _builtins.int
+    ARCHIVE_RETENTION_FIELD_NUMBER: _builtins.int
+    archival_enabled: _builtins.bool
+    """True to archive rows to cold storage when they leave the active database; false to delete them."""
+    @_builtins.property
+    def active_retention(self) -> Global___RetentionDuration:
+        """How long rows stay in the active (hot) database, e.g. 90 days."""
+
+    @_builtins.property
+    def archive_retention(self) -> Global___RetentionDuration:
+        """How long archived rows are kept in cold storage; ignored when `archival_enabled` is false."""
+
+    def __init__(
+        self,
+        *,
+        active_retention: Global___RetentionDuration | None = ...,
+        archival_enabled: _builtins.bool = ...,
+        archive_retention: Global___RetentionDuration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["active_retention", b"active_retention", "archive_retention", b"archive_retention"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active_retention", b"active_retention", "archival_enabled", b"archival_enabled", "archive_retention", b"archive_retention"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DataRetentionRule: _TypeAlias = DataRetentionRule  # noqa: Y015
+
+@_typing.final
+class GranularityRetention(_message.Message):
+    """Which granularities of data are kept (SPEC DataRetentionPolicy.granularity)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RAW_DATA_FIELD_NUMBER: _builtins.int
+    MINUTE_AGGREGATES_FIELD_NUMBER: _builtins.int
+    HOURLY_AGGREGATES_FIELD_NUMBER: _builtins.int
+    DAILY_AGGREGATES_FIELD_NUMBER: _builtins.int
+    MONTHLY_AGGREGATES_FIELD_NUMBER: _builtins.int
+    raw_data: _builtins.bool
+    """Keep raw data points (highest detail, largest storage)."""
+    minute_aggregates: _builtins.bool
+    """Keep minute-level aggregates."""
+    hourly_aggregates: _builtins.bool
+    """Keep hourly aggregates (recommended minimum)."""
+    daily_aggregates: _builtins.bool
+    """Keep daily aggregates."""
+    monthly_aggregates: _builtins.bool
+    """Keep monthly aggregates."""
+    def __init__(
+        self,
+        *,
+        raw_data: _builtins.bool = ...,
+        minute_aggregates: _builtins.bool = ...,
+        hourly_aggregates: _builtins.bool = ...,
+        daily_aggregates: _builtins.bool = ...,
+        monthly_aggregates: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["daily_aggregates", b"daily_aggregates", "hourly_aggregates", b"hourly_aggregates", "minute_aggregates", b"minute_aggregates", "monthly_aggregates", b"monthly_aggregates", "raw_data", b"raw_data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GranularityRetention: _TypeAlias = GranularityRetention  # noqa: Y015
+
+@_typing.final
+class DataRetentionPolicy(_message.Message):
+    """A client's data retention policy: the SPEC's DataRetentionPolicy. Held by the client configuration
+    and enforced by the archival service.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STAGED_SOURCE_DATA_FIELD_NUMBER: _builtins.int
+    ANALYTICS_DATA_FIELD_NUMBER: _builtins.int
+    GRANULARITY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def staged_source_data(self) -> Global___DataRetentionRule:
+        """Rule for staged source data (raw ingested rows)."""
+
+    @_builtins.property
+    def analytics_data(self) -> Global___DataRetentionRule:
+        """Rule for analytics data (calculated KPI values and aggregates)."""
+
+    @_builtins.property
+    def granularity(self) -> Global___GranularityRetention:
+        """Which granularities are retained."""
+
+    def __init__(
+        self,
+        *,
+        staged_source_data: Global___DataRetentionRule | None = ...,
+        analytics_data: Global___DataRetentionRule | None = ...,
+        granularity: Global___GranularityRetention | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["analytics_data", b"analytics_data", "granularity", b"granularity", "staged_source_data", b"staged_source_data"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["analytics_data", b"analytics_data", "granularity", b"granularity", "staged_source_data", b"staged_source_data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DataRetentionPolicy: _TypeAlias = DataRetentionPolicy  # noqa: Y015
+
+@_typing.final
+class SourcePosition(_message.Message):
+    """A position in a formula text. Lines and columns count from 1; columns count Unicode code points."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_FIELD_NUMBER: _builtins.int
+    COLUMN_FIELD_NUMBER: _builtins.int
+    OFFSET_FIELD_NUMBER: _builtins.int
+    line: _builtins.int
+    """Line number, from 1."""
+    column: _builtins.int
+    """Column number within the line, from 1."""
+    offset: _builtins.int
+    """Offset from the start of the text in code points, from 0."""
+    def __init__(
+        self,
+        *,
+        line: _builtins.int = ...,
+        column: _builtins.int = ...,
+        offset: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["column", b"column", "line", b"line", "offset", b"offset"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SourcePosition: _TypeAlias = SourcePosition  # noqa: Y015
+
+@_typing.final
+class FormulaDiagnostic(_message.Message):
+    """One positioned problem found while parsing, validating or compiling a KPI formula."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    EXPECTED_FIELD_NUMBER: _builtins.int
+    FOUND_FIELD_NUMBER: _builtins.int
+    SUGGESTIONS_FIELD_NUMBER: _builtins.int
+    severity: Global___DiagnosticSeverity.ValueType
+    """How serious the problem is."""
+    code: _builtins.str
+    """Stable machine-readable code, e.g. "SYNTAX", "UNKNOWN_FIELD", "UNKNOWN_OBJECT_MODEL",
+    "UNKNOWN_RELATIONSHIP", "UNKNOWN_KPI", "TYPE_MISMATCH", "CYCLIC_REFERENCE".
+    """
+    message: _builtins.str
+    """Human-readable message, e.g. "unknown field 'ordr_value' on ORDER; did you mean 'order_value'?"."""
+    found: _builtins.str
+    """For syntax errors: the text actually found at `start`; "<end of input>" at the end."""
+    @_builtins.property
+    def start(self) -> Global___SourcePosition:
+        """Where the problem starts."""
+
+    @_builtins.property
+    def end(self) -> Global___SourcePosition:
+        """Where the problem ends (exclusive); equal to `start` for a single point."""
+
+    @_builtins.property
+    def expected(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For syntax errors: what the parser expected at `start`, e.g. ["')'", "identifier"]."""
+
+    @_builtins.property
+    def suggestions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For unknown names: the closest valid names, best first."""
+
+    def __init__(
+        self,
+        *,
+        severity: Global___DiagnosticSeverity.ValueType = ...,
+        code: _builtins.str = ...,
+        message: _builtins.str = ...,
+        start: Global___SourcePosition | None = ...,
+        end: Global___SourcePosition | None = ...,
+        expected: _abc.Iterable[_builtins.str] | None = ...,
+        found: _builtins.str = ...,
+        suggestions: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "end", b"end", "expected", b"expected", "found", b"found", "message", b"message", "severity", b"severity", "start", b"start", "suggestions", b"suggestions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FormulaDiagnostic: _TypeAlias = FormulaDiagnostic  # noqa: Y015
+
+@_typing.final
+class SecurityContext(_message.Message):
+    """Who is asking, as derived from the verified JWT claims. It decides which rows a caller may see; caches
+    and stream subscriptions are keyed by `key` so callers with different rights never share a value.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class AttributesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    ROLES_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    client_id: _builtins.str
+    """Tenant the caller acts for."""
+    subject: _builtins.str
+    """Subject (user or service) of the token."""
+    key: _builtins.str
+    """Deterministic digest of the client, roles and attributes (the fields that affect visibility; a
+    KPI that filters by the subject gets it as an attribute). Equal keys mean equal visibility.
+    """
+    @_builtins.property
+    def roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Roles of the caller, e.g. "admin", "analyst", "manager", "sales", "operator"."""
+
+    @_builtins.property
+    def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Row-filtering attributes from the claims, e.g. {"region": "EU", "sales_position": "P-17"}."""
+
+    def __init__(
+        self,
+        *,
+        client_id: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        roles: _abc.Iterable[_builtins.str] | None = ...,
+        attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "client_id", b"client_id", "key", b"key", "roles", b"roles", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SecurityContext: _TypeAlias = SecurityContext  # noqa: Y015
