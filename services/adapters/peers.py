@@ -25,6 +25,7 @@ def peer_dependency(name: str, channel: grpc.aio.Channel) -> Dependency:
     async def check() -> None:
         response = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
         if response.status != health_pb2.HealthCheckResponse.SERVING:
-            raise ConnectionError(f"{name} reports {health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)}")
+            status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+            raise ConnectionError(f"{name} reports {status}")
 
     return Dependency(name, check)

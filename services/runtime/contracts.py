@@ -9,15 +9,24 @@ from functools import cache
 import analytics
 
 
+def is_internal(service_name: str) -> bool:
+    """Mesh-internal services (`*InternalService`) are neither routed nor reflected publicly."""
+    return service_name.endswith("InternalService")
+
+
 @cache
 def public_service_names() -> tuple[str, ...]:
-    """Full names of every service in the generated `analytics` packages, sorted."""
+    """Full names of every public service in the generated `analytics` packages, sorted."""
     names: set[str] = set()
     for module_info in pkgutil.walk_packages(analytics.__path__, prefix="analytics."):
         if not module_info.name.endswith("_pb2"):
             continue
         module = importlib.import_module(module_info.name)
-        names.update(s.full_name for s in module.DESCRIPTOR.services_by_name.values())
+        names.update(
+            service.full_name
+            for service in module.DESCRIPTOR.services_by_name.values()
+            if not is_internal(service.full_name)
+        )
     return tuple(sorted(names))
 
 

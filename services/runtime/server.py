@@ -94,11 +94,11 @@ class ServiceWiring:
 Build = Callable[[S, contextlib.AsyncExitStack], Awaitable[ServiceWiring]]
 
 
-async def _check_all(dependencies: Sequence[Dependency], timeout: float) -> list[str]:
+async def _check_all(dependencies: Sequence[Dependency], limit_seconds: float) -> list[str]:
     failing = []
     for dependency in dependencies:
         try:
-            await asyncio.wait_for(dependency.check(), timeout)
+            await asyncio.wait_for(dependency.check(), limit_seconds)
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
             failing.append(f"{dependency.name}: {exc!r}")
     return failing
@@ -110,7 +110,7 @@ async def _watch_dependencies(
     """NOT_SERVING until every dependency answers; run on_ready once; keep watching after."""
     last_failing: list[str] | None = None
     while True:
-        failing = await _check_all(wiring.dependencies, timeout=max(interval, 1.0))
+        failing = await _check_all(wiring.dependencies, limit_seconds=max(interval, 1.0))
         if failing != last_failing:
             if failing:
                 log.warning("not serving: waiting for %s", "; ".join(failing))

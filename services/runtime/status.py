@@ -68,6 +68,8 @@ def exception_status(exc: BaseException, request_id: str) -> status_pb2.Status:
     )
 
 
-async def abort_with(context: grpc.aio.ServicerContext[object, object], status: status_pb2.Status) -> None:
+async def abort_with(
+    context: grpc.aio.ServicerContext[object, object], status: status_pb2.Status
+) -> None:
     converted = rpc_status.to_status(status)
     await context.abort(converted.code, converted.details, converted.trailing_metadata)

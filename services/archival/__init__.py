@@ -1,0 +1,1 @@
+"""Archival service: retention policies, archives in cold storage with an index, retrieval."""

@@ -1,0 +1,3 @@
+"""Calculation engine ("the kitchen"): compiles KPI formulas and computes values on demand, in
+batches and continuously.
+"""

@@ -1,0 +1,145 @@
+"""Translation from catalog domain values to protobuf messages (and nothing else)."""
+
+from __future__ import annotations
+
+import datetime
+
+from analytics.catalog.v1 import catalog_pb2
+from analytics.type.v1 import types_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from services.catalog import domain
+
+_FIELD_TYPES = {
+    domain.FieldType.STRING: catalog_pb2.FIELD_TYPE_STRING,
+    domain.FieldType.INTEGER: catalog_pb2.FIELD_TYPE_INTEGER,
+    domain.FieldType.DECIMAL: catalog_pb2.FIELD_TYPE_DECIMAL,
+    domain.FieldType.BOOLEAN: catalog_pb2.FIELD_TYPE_BOOLEAN,
+    domain.FieldType.TIMESTAMP: catalog_pb2.FIELD_TYPE_TIMESTAMP,
+    domain.FieldType.DATE: catalog_pb2.FIELD_TYPE_DATE,
+}
+_CARDINALITIES = {
+    domain.Cardinality.MANY_TO_ONE: catalog_pb2.CARDINALITY_MANY_TO_ONE,
+    domain.Cardinality.ONE_TO_MANY: catalog_pb2.CARDINALITY_ONE_TO_MANY,
+    domain.Cardinality.ONE_TO_ONE: catalog_pb2.CARDINALITY_ONE_TO_ONE,
+}
+_DIRECTIONS = {
+    domain.Direction.HIGHER_IS_BETTER: types_pb2.DIRECTION_HIGHER_IS_BETTER,
+    domain.Direction.LOWER_IS_BETTER: types_pb2.DIRECTION_LOWER_IS_BETTER,
+    domain.Direction.TARGET_IS_BEST: types_pb2.DIRECTION_TARGET_IS_BEST,
+}
+_PERIODS = {
+    domain.Period.MINUTE: types_pb2.PERIOD_MINUTE,
+    domain.Period.HOUR: types_pb2.PERIOD_HOUR,
+    domain.Period.DAY: types_pb2.PERIOD_DAY,
+    domain.Period.WEEK: types_pb2.PERIOD_WEEK,
+    domain.Period.MONTH: types_pb2.PERIOD_MONTH,
+}
+
+
+def timestamp(moment: datetime.datetime) -> timestamp_pb2.Timestamp:
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(moment.astimezone(datetime.UTC))
+    return message
+
+
+def value_chain(chain: domain.ValueChain) -> catalog_pb2.ValueChain:
+    return catalog_pb2.ValueChain(
+        code=chain.code,
+        name=chain.name,
+        description=chain.description,
+        module_codes=chain.module_codes,
+        kpi_count=chain.kpi_count,
+    )
+
+
+def module(item: domain.Module) -> catalog_pb2.Module:
+    return catalog_pb2.Module(
+        code=item.code,
+        name=item.name,
+        description=item.description,
+        value_chain_code=item.value_chain_code,
+        kpi_count=item.kpi_count,
+    )
+
+
+def object_model(model: domain.ObjectModel) -> catalog_pb2.ObjectModel:
+    return catalog_pb2.ObjectModel(
+        code=model.code,
+        name=model.name,
+        description=model.description,
+        schema_name=model.schema_name,
+        table_name=model.table_name,
+        time_field=model.time_field,
+        fields=[
+            catalog_pb2.Field(
+                name=f.name,
+                type=_FIELD_TYPES[f.type],
+                description=f.description,
+                required=f.required,
+                key=f.key,
+                allowed_values=f.allowed_values,
+                unit=f.unit,
+            )
+            for f in model.fields
+        ],
+        relationships=[
+            catalog_pb2.Relationship(
+                name=r.name,
+                target_object_model_code=r.target_object_model_code,
+                cardinality=_CARDINALITIES[r.cardinality],
+                source_field=r.source_field,
+                target_field=r.target_field,
+                description=r.description,
+            )
+            for r in model.relationships
+        ],
+        value_chain_codes=model.value_chain_codes,
+    )
+
+
+def kpi(definition: domain.KpiDefinition) -> catalog_pb2.KpiDefinition:
+    message = catalog_pb2.KpiDefinition(
+        code=definition.code,
+        name=definition.name,
+        description=definition.description,
+        value_chain_code=definition.value_chain_code,
+        module_code=definition.module_code,
+        unit=definition.unit,
+        direction=_DIRECTIONS[definition.direction],
+        thresholds=catalog_pb2.Thresholds(
+            warning=definition.thresholds.warning, critical=definition.thresholds.critical
+        ),
+        required_object_model_codes=definition.required_object_model_codes,
+        formula=definition.formula,
+        component_kpi_codes=definition.component_kpi_codes,
+        catalog_version=definition.catalog_version,
+        tags=definition.tags,
+    )
+    if definition.target is not None:
+        message.target = definition.target
+    return message
+
+
+def kpi_sample(sample: domain.KpiSample) -> catalog_pb2.GetKpiSampleResponse:
+    return catalog_pb2.GetKpiSampleResponse(
+        kpi_code=sample.kpi_code,
+        period=_PERIODS[sample.period],
+        points=[
+            catalog_pb2.KpiSamplePoint(bucket_start=timestamp(p.bucket_start), value=p.value)
+            for p in sample.points
+        ],
+    )
+
+
+def object_model_sample(
+    sample: domain.ObjectModelSample,
+) -> catalog_pb2.GetObjectModelSampleResponse:
+    rows = []
+    for row in sample.rows:
+        struct = struct_pb2.Struct()
+        struct.update(dict(row))
+        rows.append(struct)
+    return catalog_pb2.GetObjectModelSampleResponse(
+        object_model_code=sample.object_model_code, rows=rows
+    )

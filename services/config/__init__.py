@@ -1,0 +1,3 @@
+"""Client configuration ("the order"): clients, custom KPIs, data sources, field mappings,
+questionnaires, proposals and demo data.
+"""

@@ -1,0 +1,1 @@
+"""Entity resolution support service: matching and de-duplicating records across sources."""

@@ -1,0 +1,1 @@
+"""Machine-learning support service: KPI forecasts and anomaly detection."""

@@ -1,0 +1,1 @@
+"""Systems monitor: health and metrics roll-up of every component."""
