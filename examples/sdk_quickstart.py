@@ -18,7 +18,9 @@ from analytics_sdk import AnalyticsClient
 async def list_kpis(target: str, token: str | None) -> list[str]:
     async with AnalyticsClient(target, token=token, default_timeout=5.0) as client:
         chains = await client.catalog.ListValueChains(catalog_pb2.ListValueChainsRequest())
-        lines = [f"{chain.code}: {chain.name} ({chain.kpi_count} KPIs)" for chain in chains.value_chains]
+        lines = [
+            f"{chain.code}: {chain.name} ({chain.kpi_count} KPIs)" for chain in chains.value_chains
+        ]
         reply = await client.catalog.ListKpis(catalog_pb2.ListKpisRequest(value_chain_code="SCOR"))
         lines += [f"  {kpi.code} {kpi.name} [{kpi.unit}]" for kpi in reply.kpis]
         return lines

@@ -36,11 +36,15 @@ class ProbeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
             case "boom":
                 raise RuntimeError("secret database password in the message")
             case "request-id":
-                return catalog_pb2.GetKpiResponse(kpi=catalog_pb2.KpiDefinition(name=request_id_var.get()))
+                return catalog_pb2.GetKpiResponse(
+                    kpi=catalog_pb2.KpiDefinition(name=request_id_var.get())
+                )
             case "deadline":
                 remaining = remaining_seconds()
                 return catalog_pb2.GetKpiResponse(
-                    kpi=catalog_pb2.KpiDefinition(name="none" if remaining is None else f"{remaining:.3f}")
+                    kpi=catalog_pb2.KpiDefinition(
+                        name="none" if remaining is None else f"{remaining:.3f}"
+                    )
                 )
         return catalog_pb2.GetKpiResponse(kpi=catalog_pb2.KpiDefinition(code=request.code))
 
@@ -48,7 +52,9 @@ class ProbeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
 def wiring_with(dependencies: list[Dependency]) -> Any:
     async def build(settings: Any, resources: contextlib.AsyncExitStack) -> ServiceWiring:
         return ServiceWiring(
-            registrations=[lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(ProbeCatalog(), s)],
+            registrations=[
+                lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(ProbeCatalog(), s)
+            ],
             service_names=[SERVICE],
             dependencies=dependencies,
         )
@@ -95,13 +101,17 @@ async def test_methods_a_service_does_not_implement_answer_unimplemented() -> No
     async with running_service(wiring_with([])) as service:
         async with grpc.aio.insecure_channel(service.address) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as failure:
-                await catalog_pb2_grpc.CatalogServiceStub(channel).ListKpis(catalog_pb2.ListKpisRequest())
+                await catalog_pb2_grpc.CatalogServiceStub(channel).ListKpis(
+                    catalog_pb2.ListKpisRequest()
+                )
         assert failure.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 async def test_request_id_and_deadline_reach_the_handler() -> None:
     async with running_service(wiring_with([])) as service:
-        response = await get_kpi(service.address, "request-id", metadata=[("x-request-id", "abc-1")])
+        response = await get_kpi(
+            service.address, "request-id", metadata=[("x-request-id", "abc-1")]
+        )
         assert response.kpi.name == "abc-1"
         response = await get_kpi(service.address, "deadline", timeout=2.0)
         assert 1.0 < float(response.kpi.name) <= 2.05
@@ -147,7 +157,9 @@ async def test_health_is_not_serving_until_dependencies_answer_and_on_shutdown()
     async with running_service(wiring_with([Dependency("database", check)])) as service:
         await asyncio.sleep(0.3)
         assert await health_of(service.address) == health_pb2.HealthCheckResponse.NOT_SERVING
-        assert await health_of(service.address, SERVICE) == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert (
+            await health_of(service.address, SERVICE) == health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         database_up.set()
         for _ in range(50):
             if await health_of(service.address) == health_pb2.HealthCheckResponse.SERVING:
@@ -163,7 +175,9 @@ async def test_health_is_not_serving_until_dependencies_answer_and_on_shutdown()
         await asyncio.sleep(0.4)
 
         async with grpc.aio.insecure_channel(service.address) as channel:
-            watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
+            watch = health_pb2_grpc.HealthStub(channel).Watch(
+                health_pb2.HealthCheckRequest(service="")
+            )
             first = await watch.read()
             assert first.status == health_pb2.HealthCheckResponse.SERVING
             service.stop.set()

@@ -7,7 +7,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from analytics.archival.v1 import archival_pb2_grpc
+from analytics.calculation.v1 import calculation_pb2_grpc
 from analytics.catalog.v1 import catalog_pb2_grpc
+from analytics.config.v1 import config_pb2_grpc, proposal_pb2_grpc
+from analytics.data.v1 import data_pb2_grpc
+from analytics.entities.v1 import entities_pb2_grpc
+from analytics.gateway.v1 import stream_pb2_grpc
+from analytics.ml.v1 import ml_pb2_grpc
+from analytics.monitor.v1 import monitor_pb2_grpc
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -84,7 +92,18 @@ class AnalyticsClient:
             self.channel = grpc.aio.insecure_channel(target, interceptors=interceptors)
         else:
             self.channel = grpc.aio.secure_channel(target, credentials, interceptors=interceptors)
+        # One typed stub per public service, all sharing the channel.
         self.catalog = catalog_pb2_grpc.CatalogServiceStub(self.channel)
+        self.calculation = calculation_pb2_grpc.CalculationServiceStub(self.channel)
+        self.clients = config_pb2_grpc.ClientConfigServiceStub(self.channel)
+        self.demo = config_pb2_grpc.DemoDataServiceStub(self.channel)
+        self.proposals = proposal_pb2_grpc.ProposalServiceStub(self.channel)
+        self.data = data_pb2_grpc.DataServiceStub(self.channel)
+        self.archival = archival_pb2_grpc.ArchivalServiceStub(self.channel)
+        self.streams = stream_pb2_grpc.StreamServiceStub(self.channel)
+        self.ml = ml_pb2_grpc.MlServiceStub(self.channel)
+        self.entities = entities_pb2_grpc.EntityResolutionServiceStub(self.channel)
+        self.monitor = monitor_pb2_grpc.MonitorServiceStub(self.channel)
 
     async def close(self) -> None:
         await self.channel.close()
