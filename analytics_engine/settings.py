@@ -1,0 +1,207 @@
+"""Settings of the embedded stack: where things live and which ports they use.
+
+Ports come from the repository's `.env` (the same file compose reads) or, with `--ports auto`, from
+the kernel, so a test run never clashes with a stack a developer already has running.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analytics_engine import dotenv
+from analytics_engine.components import (
+    COMPONENTS,
+    ENVOY_ADMIN_PORT_VAR,
+    ENVOY_PORT_VAR,
+    REDIS_PORT_VAR,
+)
+
+LOOPBACK = "127.0.0.1"
+ALL_INTERFACES = "0.0.0.0"
+
+
+def project_root() -> Path:
+    """The repository checkout: the package's parent when it holds pyproject.toml, else cwd.
+
+    `AE_PROJECT_ROOT` overrides both, for installs where the package is not inside the checkout.
+    """
+    override = os.environ.get("AE_PROJECT_ROOT")
+    if override:
+        return Path(override).resolve()
+    candidate = Path(__file__).resolve().parent.parent
+    if (candidate / "pyproject.toml").exists():
+        return candidate
+    return Path.cwd().resolve()
+
+
+def default_data_dir() -> Path:
+    """`$AE_DATA_DIR`, or `./.data` relative to the working directory."""
+    return Path(os.environ.get("AE_DATA_DIR") or ".data").resolve()
+
+
+@dataclass(frozen=True)
+class StackPaths:
+    """Everything the stack writes lives under one data directory."""
+
+    data_dir: Path
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def state_file(self) -> Path:
+        """stack.json: supervisor pid, URLs, every process's address and pid."""
+        return self.run_dir / "stack.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.run_dir / "stack.lock"
+
+    @property
+    def envoy_config(self) -> Path:
+        return self.run_dir / "envoy.yaml"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.data_dir / "postgres"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.data_dir / "redis"
+
+    def log(self, name: str) -> Path:
+        return self.logs_dir / f"{name}.log"
+
+    def create(self) -> None:
+        for directory in (self.run_dir, self.logs_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    """The public port, Envoy's admin port, one port per component and Redis's."""
+
+    public: int
+    admin: int
+    redis: int
+    components: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_env_file(cls, values: Mapping[str, str]) -> StackPorts:
+        def port(var: str) -> int:
+            if var not in values:
+                raise ValueError(f".env does not define {var}")
+            return int(values[var])
+
+        return cls(
+            public=port(ENVOY_PORT_VAR),
+            admin=port(ENVOY_ADMIN_PORT_VAR),
+            redis=port(REDIS_PORT_VAR),
+            components={c.name: port(c.port_var) for c in COMPONENTS},
+        )
+
+    @classmethod
+    def pick_free(cls, public: int | None = None) -> StackPorts:
+        """Free loopback ports from the kernel, all distinct (held open together while picked)."""
+        needed = 2 + len(COMPONENTS) + (public is None)
+        with ExitStack() as stack:
+            ports = []
+            for _ in range(needed):
+                sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                sock.bind((LOOPBACK, 0))
+                ports.append(int(sock.getsockname()[1]))
+        it = iter(ports)
+        return cls(
+            public=public if public is not None else next(it),
+            admin=next(it),
+            redis=next(it),
+            components={c.name: next(it) for c in COMPONENTS},
+        )
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Everything `up` needs, decided once from the command line, `.env` and the environment."""
+
+    root: Path
+    paths: StackPaths
+    ports: StackPorts
+    public_host: str
+    """Where Envoy's public listener binds: all interfaces by default, loopback under auto ports."""
+    database_url: str | None
+    """An external PostgreSQL (`DATABASE_URL`); None starts the embedded one."""
+    redis_url: str | None
+    """An external Redis (`REDIS_URL`); None starts the bundled redis-server."""
+    log_level: str = "INFO"
+    python: str = sys.executable
+    startup_timeout: float = 120.0
+    stop_grace: float = 10.0
+
+    @property
+    def descriptor(self) -> Path:
+        return self.root / "gen" / "descriptor.binpb"
+
+    @property
+    def envoy_template(self) -> Path:
+        return self.root / "envoy" / "envoy.yaml.j2"
+
+    def component_address(self, name: str) -> str:
+        return f"{LOOPBACK}:{self.ports.components[name]}"
+
+    @property
+    def public_address(self) -> str:
+        """host:port a client on this machine dials."""
+        return f"{LOOPBACK}:{self.ports.public}"
+
+    @property
+    def admin_address(self) -> str:
+        return f"{LOOPBACK}:{self.ports.admin}"
+
+
+def env_file(root: Path) -> dict[str, str]:
+    """The repository's `.env`."""
+    return dotenv.load(root / ".env")
+
+
+def build(
+    *,
+    data_dir: Path,
+    public_port: int | None,
+    auto_ports: bool,
+    environ: Mapping[str, str] = os.environ,
+) -> StackSettings:
+    """Decide the stack's settings; explicit flags win over `.env`."""
+    root = project_root()
+    if auto_ports:
+        ports = StackPorts.pick_free(public=public_port)
+        public_host = LOOPBACK
+    else:
+        ports = StackPorts.from_env_file(env_file(root))
+        if public_port is not None:
+            ports = StackPorts(
+                public=public_port,
+                admin=ports.admin,
+                redis=ports.redis,
+                components=ports.components,
+            )
+        public_host = ALL_INTERFACES
+    return StackSettings(
+        root=root,
+        paths=StackPaths(data_dir.resolve()),
+        ports=ports,
+        public_host=public_host,
+        database_url=environ.get("DATABASE_URL") or None,
+        redis_url=environ.get("REDIS_URL") or None,
+        log_level=environ.get("AE_LOG_LEVEL", "INFO"),
+    )
