@@ -14,7 +14,7 @@ setup: $(SETUP_STAMP)
 $(SETUP_STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e ./gen/python -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e ./gen/python -e '.[dev]'
 	npm ci --no-audit --no-fund --loglevel=error
 	@rm -f $(VENV)/.setup-* && touch $@
 

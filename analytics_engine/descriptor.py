@@ -12,9 +12,9 @@ from pathlib import Path
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import descriptor_pb2
 
+from services.runtime.contracts import is_internal
+
 PUBLIC_PACKAGE_PREFIX = "analytics."
-INTERNAL_SUFFIX = "InternalService"
-"""Services named `*InternalService` are for the components only; Envoy does not route them."""
 _VERBS = ("get", "put", "post", "delete", "patch")
 
 
@@ -52,7 +52,7 @@ class Service:
 
     @property
     def public(self) -> bool:
-        return not self.full_name.endswith(INTERNAL_SUFFIX)
+        return not is_internal(self.full_name)
 
     @property
     def path_prefix(self) -> str:

@@ -94,9 +94,8 @@ def main() -> None:
     for name, values in timings.items():
         print(f"  {name:<7} median {medians[name]:.3f}  p99 {percentile(values, 0.99):.3f}")
     hop = medians["envoy"] - medians["direct"]
-    print(
-        f"  envoy hop adds {hop:.3f} ms at the median (target <= 0.300): {'OK' if hop <= 0.3 else 'OVER'}"
-    )
+    verdict = "OK" if hop <= 0.3 else "OVER"
+    print(f"  envoy hop adds {hop:.3f} ms at the median (target <= 0.300): {verdict}")
 
 
 if __name__ == "__main__":

@@ -115,7 +115,8 @@ def main() -> int:
             return 0
         shutil.rmtree(GEN_DIR / "python" / GENERATED_PY_ROOT, ignore_errors=True)
         (GEN_DIR / "python").mkdir(parents=True, exist_ok=True)
-        shutil.copytree(fresh / "python" / GENERATED_PY_ROOT, GEN_DIR / "python" / GENERATED_PY_ROOT)
+        target = GEN_DIR / "python" / GENERATED_PY_ROOT
+        shutil.copytree(fresh / "python" / GENERATED_PY_ROOT, target)
         shutil.copyfile(fresh / DESCRIPTOR, GEN_DIR / DESCRIPTOR)
     print("generated gen/")
     return 0

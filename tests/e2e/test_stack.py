@@ -22,6 +22,7 @@ from analytics.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from analytics_engine import descriptor, health
 from analytics_engine.components import COMPONENTS, by_name
+from services.runtime.contracts import is_internal
 from tests.fixtures.stack import Stack, run_cli
 
 pytestmark = pytest.mark.stack
@@ -166,7 +167,7 @@ def test_native_grpc_through_envoy(stack: Stack) -> None:
 
 def test_internal_services_are_not_reachable_through_envoy(stack: Stack) -> None:
     internal = [s.full_name for s in descriptor.load(ROOT / "gen" / "descriptor.binpb")]
-    internal = [name for name in internal if name.endswith(descriptor.INTERNAL_SUFFIX)]
+    internal = [name for name in internal if is_internal(name)]
     if not internal:
         pytest.skip("no internal services in the descriptor")
     with grpc.insecure_channel(stack.public_address) as channel:
@@ -288,3 +289,11 @@ def test_sigterm_to_a_service_turns_it_not_serving_everywhere_then_it_returns(
     assert eventually(recovered, timeout=60, interval=1.0), stack.cli("status").stdout
     after = stack.state().process(victim.name)
     assert after is not None and after.pid != before.pid
+
+
+async def test_sdk_quickstart_through_envoy(stack: Stack) -> None:
+    from examples.sdk_quickstart import list_kpis
+
+    lines = await list_kpis(stack.public_address, token="partner-token")
+    assert any(line.startswith("SCOR: ") for line in lines)
+    assert any("SCOR_POF Perfect Order Fulfillment" in line for line in lines)

@@ -60,3 +60,10 @@ def test_mypy_rejects_misuse_of_the_sdk(tmp_path: Path) -> None:
     result = run(sys.executable, "-m", "mypy", "--strict", str(bad))
     assert result.returncode != 0
     assert "arg-type" in result.stdout
+
+
+def test_hand_written_code_passes_ruff_and_strict_mypy() -> None:
+    lint = run(sys.executable, "-m", "ruff", "check", ".")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    types = run(sys.executable, "-m", "mypy")
+    assert types.returncode == 0, types.stdout + types.stderr

@@ -31,7 +31,7 @@ def _decorate(
     details: grpc.aio.ClientCallDetails, token: str | None, timeout: float | None
 ) -> grpc.aio.ClientCallDetails:
     metadata = grpc.aio.Metadata(*(details.metadata or ()))
-    if token and "authorization" not in metadata:
+    if token and not metadata.get_all("authorization"):
         metadata.add("authorization", f"Bearer {token}")
     return _CallDetails(
         details.method,
