@@ -1,5 +1,9 @@
-"""What one Envoy hop costs: the same unary call (CatalogService.GetKpi) made directly to the
-catalog process and through Envoy's public port, interleaved so both see the same machine noise.
+"""What one Envoy hop costs: the same unary call made directly to a component and through Envoy's
+public port, interleaved so both paths see the same machine noise. Two calls are measured:
+CatalogService.GetKpi (a database read in the catalog) and grpc.health.v1.Health/Check on the
+gateway (answered from memory, so the hop is a larger share of it). For scale, the health call is
+also made through a bare Envoy (one listener, router filter only) started beside the stack: the
+difference between the two Envoys is what our filters (CORS, gRPC-Web, transcoder) cost.
 
     python bench/unary_hop.py [--calls 1000] [--data-dir DIR]
 
@@ -13,16 +17,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import socket
 import statistics
+import string
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import grpc
 from analytics.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,28 +61,76 @@ def stack(data_dir: str | None) -> Iterator[stack_state.StackState]:
             cli("down", "--data-dir", tmp)
 
 
+BARE_ENVOY = Path(__file__).with_name("bare_envoy.yaml")
+
+
+@contextlib.contextmanager
+def bare_envoy(upstream: str) -> Iterator[str]:
+    """A router-only Envoy in front of `upstream` (host:port); yields its address."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "bare.yaml"
+        template = string.Template(BARE_ENVOY.read_text())
+        config.write_text(template.substitute(listen=port, upstream=upstream.rpartition(":")[2]))
+        envoy = Path(sys.executable).parent / "envoy"
+        process = subprocess.Popen(
+            [str(envoy), "-c", str(config), "--disable-hot-restart", "--log-level", "error"]
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                    break
+                time.sleep(0.05)
+            yield f"127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def measure(direct: str, edge: str, calls: int, kpi_code: str) -> dict[str, list[float]]:
-    request = catalog_pb2.GetKpiRequest(code=kpi_code)
+Call = Callable[[grpc.aio.Channel], Awaitable[object]]
+
+
+def get_kpi(channel: grpc.aio.Channel) -> Awaitable[object]:
+    stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+    return stub.GetKpi(catalog_pb2.GetKpiRequest(code="SCOR_POF"), timeout=5)
+
+
+def health_check(channel: grpc.aio.Channel) -> Awaitable[object]:
+    stub = health_pb2_grpc.HealthStub(channel)
+    return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+
+
+async def measure(direct: str, edge: str, calls: int, call: Call) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {"direct": [], "envoy": []}
     async with grpc.aio.insecure_channel(direct) as a, grpc.aio.insecure_channel(edge) as b:
-        stubs = {
-            "direct": catalog_pb2_grpc.CatalogServiceStub(a),
-            "envoy": catalog_pb2_grpc.CatalogServiceStub(b),
-        }
-        for stub in stubs.values():  # warm up connections and caches
+        channels = {"direct": a, "envoy": b}
+        for channel in channels.values():  # warm up connections and caches
             for _ in range(50):
-                await stub.GetKpi(request, timeout=5)
+                await call(channel)
         for _ in range(calls):
-            for name, stub in stubs.items():
+            for name, channel in channels.items():
                 started = time.perf_counter()
-                await stub.GetKpi(request, timeout=5)
+                await call(channel)
                 timings[name].append((time.perf_counter() - started) * 1000)
     return timings
+
+
+def report(title: str, timings: dict[str, list[float]]) -> None:
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    print(f"{title}, {len(timings['direct'])} calls per path (ms)")
+    for name, values in timings.items():
+        print(f"  {name:<7} median {medians[name]:.3f}  p99 {percentile(values, 0.99):.3f}")
+    hop = medians["envoy"] - medians["direct"]
+    verdict = "OK" if hop <= 0.3 else "OVER"
+    print(f"  envoy hop adds {hop:.3f} ms at the median (target <= 0.300): {verdict}")
 
 
 def main() -> None:
@@ -84,18 +139,16 @@ def main() -> None:
     parser.add_argument("--data-dir")
     args = parser.parse_args()
     with stack(args.data_dir) as record:
-        catalog = record.process("catalog")
-        assert catalog is not None
-        timings = asyncio.run(
-            measure(catalog.address, record.public_address, args.calls, "SCOR_POF")
-        )
-    medians = {name: statistics.median(values) for name, values in timings.items()}
-    print(f"unary GetKpi, {args.calls} calls per path (ms)")
-    for name, values in timings.items():
-        print(f"  {name:<7} median {medians[name]:.3f}  p99 {percentile(values, 0.99):.3f}")
-    hop = medians["envoy"] - medians["direct"]
-    verdict = "OK" if hop <= 0.3 else "OVER"
-    print(f"  envoy hop adds {hop:.3f} ms at the median (target <= 0.300): {verdict}")
+        catalog, gateway = record.process("catalog"), record.process("gateway")
+        assert catalog is not None and gateway is not None
+        edge = record.public_address
+        kpi = asyncio.run(measure(catalog.address, edge, args.calls, get_kpi))
+        health = asyncio.run(measure(gateway.address, edge, args.calls, health_check))
+        with bare_envoy(gateway.address) as bare:
+            baseline = asyncio.run(measure(gateway.address, bare, args.calls, health_check))
+    report("unary CatalogService.GetKpi", kpi)
+    report("unary Health/Check (in memory)", health)
+    report("unary Health/Check through a bare router-only Envoy (baseline)", baseline)
 
 
 if __name__ == "__main__":
