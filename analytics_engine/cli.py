@@ -4,6 +4,7 @@ up [--detach] [--port N] [--ports auto] [--data-dir DIR]   start everything, pri
 down                                                      stop a running stack
 status [--json]                                           health of every component
 migrate                                                   apply pending SQL migrations
+demo [--client C] [--days N] [--rows-per-day N] [--seed S] load demo data into the stack
 envoy-config [--compose [--write | --check]]              print the rendered Envoy config
 """
 
@@ -18,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from analytics_engine import envoy_config, processes, settings
+from analytics_engine import demo, envoy_config, processes, settings
 from analytics_engine import state as stack_state
 from analytics_engine.database import migrate, open_database
 from analytics_engine.descriptor import load as load_descriptor
@@ -86,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_status)
 
     command("migrate", "apply pending SQL migrations").set_defaults(handler=_migrate)
+
+    demo_command = command("demo", "generate demo data and load it into the running stack")
+    demo.add_arguments(demo_command)
+    demo_command.set_defaults(handler=_demo)
 
     config = command("envoy-config", "print the rendered Envoy configuration")
     config.add_argument("--compose", action="store_true", help="the compose variant")
@@ -321,6 +326,13 @@ def _migrate(args: argparse.Namespace) -> int:
             lock.release()
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
     return 0
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return demo.run(args, _paths(args).state_file)
 
 
 # -- envoy-config --------------------------------------------------------------------------

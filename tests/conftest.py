@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.grpc_servers",
     "tests.fixtures.stack",
+    "tests.fixtures.kitchen",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
+from typing import TypeVar
 
 from analytics.catalog.v1 import catalog_pb2
 from analytics.type.v1 import types_pb2
@@ -142,4 +144,78 @@ def object_model_sample(
         rows.append(struct)
     return catalog_pb2.GetObjectModelSampleResponse(
         object_model_code=sample.object_model_code, rows=rows
+    )
+
+
+# -- from protobuf, for services that read the catalog over gRPC ----------------------------
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _inverse(mapping: Mapping[K, V]) -> dict[V, K]:
+    return {number: value for value, number in mapping.items()}
+
+
+_FIELD_TYPES_BACK = _inverse(_FIELD_TYPES)
+_CARDINALITIES_BACK = _inverse(_CARDINALITIES)
+_DIRECTIONS_BACK = _inverse(_DIRECTIONS)
+
+
+def object_model_from_proto(message: catalog_pb2.ObjectModel) -> domain.ObjectModel:
+    return domain.ObjectModel(
+        code=message.code,
+        name=message.name,
+        description=message.description,
+        schema_name=message.schema_name,
+        table_name=message.table_name,
+        time_field=message.time_field,
+        fields=tuple(
+            domain.Field(
+                name=f.name,
+                type=_FIELD_TYPES_BACK[f.type],
+                description=f.description,
+                required=f.required,
+                key=f.key,
+                allowed_values=tuple(f.allowed_values),
+                unit=f.unit,
+            )
+            for f in message.fields
+        ),
+        relationships=tuple(
+            domain.Relationship(
+                name=r.name,
+                target_object_model_code=r.target_object_model_code,
+                cardinality=_CARDINALITIES_BACK[r.cardinality],
+                source_field=r.source_field,
+                target_field=r.target_field,
+                description=r.description,
+            )
+            for r in message.relationships
+        ),
+        value_chain_codes=tuple(message.value_chain_codes),
+    )
+
+
+def kpi_from_proto(message: catalog_pb2.KpiDefinition) -> domain.KpiDefinition:
+    thresholds = message.thresholds
+    return domain.KpiDefinition(
+        code=message.code,
+        name=message.name,
+        description=message.description,
+        value_chain_code=message.value_chain_code,
+        module_code=message.module_code,
+        unit=message.unit,
+        direction=_DIRECTIONS_BACK[message.direction],
+        target=message.target if message.HasField("target") else None,
+        thresholds=domain.Thresholds(
+            warning=thresholds.warning if thresholds.HasField("warning") else None,
+            critical=thresholds.critical if thresholds.HasField("critical") else None,
+        ),
+        required_object_model_codes=tuple(message.required_object_model_codes),
+        formula=message.formula,
+        component_kpi_codes=tuple(message.component_kpi_codes),
+        tags=tuple(message.tags),
+        catalog_version=message.catalog_version,
     )

@@ -1,40 +1,57 @@
 """Composition root of the data service.
 
-Data service: time-series tables, durable idempotent ingest, aggregate queries and change events.
-Its RPCs are registered from the contract and answer UNIMPLEMENTED until the issue that owns them
-lands; the process already runs, reports health against its real dependencies and serves
-reflection.
+Data service: time-series tables, durable idempotent ingest (DataService), aggregate queries and
+data versions (DataInternalService), change events. The catalog's object models are read from the
+catalog data files at start (the same files the catalog service loads), so a broken catalog stops
+the process with a message naming the file and item. Internal RPCs no issue has implemented yet
+answer UNIMPLEMENTED.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import pathlib
 
 from analytics.data.v1 import data_pb2, data_pb2_grpc
 
 from services.adapters.postgres import open_pool, pool_dependency
 from services.adapters.redis_client import open_redis, redis_dependency
-from services.runtime.pending import pending_service
+from services.catalog.catalog_files import DEFAULT_DATA_DIR, load_catalog_files
+from services.data.ingest_servicer import IngestServicer
+from services.data.internal_servicer import DataInternalServicer
 from services.runtime.server import ServiceWiring
 from services.runtime.settings import ServiceSettings, env
+
+DATA_SERVICE = data_pb2.DESCRIPTOR.services_by_name["DataService"].full_name
+DATA_INTERNAL_SERVICE = data_pb2.DESCRIPTOR.services_by_name["DataInternalService"].full_name
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DataSettings(ServiceSettings):
     database_url: str = env("DATABASE_URL")
     redis_url: str = env("REDIS_URL")
+    catalog_data_dir: str = env("AE_CATALOG_DATA_DIR", str(DEFAULT_DATA_DIR))
 
 
 async def build(settings: DataSettings, resources: contextlib.AsyncExitStack) -> ServiceWiring:
+    catalog = await asyncio.to_thread(load_catalog_files, pathlib.Path(settings.catalog_data_dir))
+    object_models = {model.code: model for model in catalog.object_models}
     pool = await open_pool(resources, settings.database_url)
     redis = await open_redis(resources, settings.redis_url)
-    pending = [
-        pending_service(data_pb2, data_pb2_grpc, "DataService"),
-        pending_service(data_pb2, data_pb2_grpc, "DataInternalService"),
-    ]
+    ingest = IngestServicer(pool, object_models)
+    # The generated stub declares every RPC abstract; the ones this servicer leaves to the base
+    # class answer UNIMPLEMENTED (the runtime maps the base's NotImplementedError).
+    # GenerateDemoRows answers UNIMPLEMENTED until a demo generator is passed here.
+    internal = DataInternalServicer(pool, object_models)  # type: ignore[abstract]
     return ServiceWiring(
-        registrations=[service.register for service in pending],
-        service_names=[service.full_name for service in pending],
+        registrations=[
+            lambda server: data_pb2_grpc.add_DataServiceServicer_to_server(ingest, server),
+            lambda server: data_pb2_grpc.add_DataInternalServiceServicer_to_server(
+                internal, server
+            ),
+        ],
+        service_names=[DATA_SERVICE, DATA_INTERNAL_SERVICE],
         dependencies=[pool_dependency(pool), redis_dependency(redis)],
     )

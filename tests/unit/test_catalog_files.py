@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 import shutil
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from services.calculation.formula.compiler import FormulaCatalog, compile_kpis
+from services.calculation.formula.parser import parse
+from services.calculation.formula.printer import to_text
 from services.catalog.catalog_files import DEFAULT_DATA_DIR, CatalogFileError, load_catalog_files
 from services.catalog.domain import Catalog, Direction, FieldType, Period
 
@@ -22,7 +26,7 @@ def shipped() -> Catalog:
 def test_shipped_catalog_covers_every_value_chain(shipped: Catalog) -> None:
     assert [chain.code for chain in shipped.value_chains] == ["SCOR", "CRM", "SALES", "FINANCIAL"]
     assert shipped.version
-    assert len(shipped.kpis) >= 20
+    assert len(shipped.kpis) >= 60
     for chain in shipped.value_chains:
         assert chain.kpi_count == sum(1 for k in shipped.kpis if k.value_chain_code == chain.code)
         assert chain.kpi_count >= 5, chain.code
@@ -43,6 +47,54 @@ def test_perfect_order_decomposes_into_its_components(shipped: Catalog) -> None:
     assert pof.target == 95
     assert pof.required_object_model_codes == ("ORDER",)
     assert pof.catalog_version == shipped.version
+
+
+# The KPIs issue 3 names, per value chain; the catalog may hold more.
+NAMED_KPIS = {
+    "SCOR": {"SCOR_POF", "SCOR_OFCT", "SCOR_OTD", "SCOR_FILL_RATE", "SCOR_INVENTORY_DOS",
+             "SCOR_CASH_TO_CASH", "SCOR_SUPPLIER_OTD", "SCOR_RETURN_RATE"},
+    "CRM": {"CRM_RETENTION_RATE", "CRM_CHURN_RATE", "CRM_CLV", "CRM_NPS", "CRM_CAC",
+            "CRM_LEAD_CONVERSION", "CRM_RESOLUTION_TIME"},
+    "SALES": {"SALES_REVENUE", "SALES_WIN_RATE", "SALES_AVG_DEAL_SIZE", "SALES_CYCLE_LENGTH",
+              "SALES_PIPELINE_COVERAGE", "SALES_QUOTA_ATTAINMENT"},
+    "FINANCIAL": {"FIN_GROSS_MARGIN", "FIN_DSO", "FIN_DPO", "FIN_DIO",
+                  "FIN_OPERATING_CASH_FLOW", "FIN_EBITDA_MARGIN"},
+}
+
+
+def test_catalog_holds_the_named_kpis_in_their_value_chains(shipped: Catalog) -> None:
+    for chain, codes in NAMED_KPIS.items():
+        for code in codes:
+            definition = shipped.kpi(code)
+            assert definition is not None, code
+            assert definition.value_chain_code == chain, code
+
+
+@pytest.mark.parametrize(
+    ("code", "components"),
+    [
+        ("SCOR_CASH_TO_CASH", ("FIN_DSO", "FIN_DIO", "FIN_DPO")),
+        ("FIN_GROSS_MARGIN", ("FIN_NET_REVENUE", "FIN_COGS")),
+        ("FIN_EBITDA_MARGIN", ("FIN_GROSS_MARGIN", "FIN_OPEX_RATIO")),
+        ("SALES_REVENUE", ("SALES_DEALS_WON", "SALES_AVG_DEAL_SIZE")),
+        ("CRM_CLV", ("CRM_AVG_TERM_VALUE", "CRM_CHURN_RATE")),
+        ("CRM_NPS", ("CRM_PROMOTER_SHARE", "CRM_DETRACTOR_SHARE")),
+        ("SCOR_SUPPLIER_OTIF", ("SCOR_SUPPLIER_OTD", "SCOR_SUPPLIER_IN_FULL")),
+    ],
+)
+def test_driver_trees(shipped: Catalog, code: str, components: tuple[str, ...]) -> None:
+    definition = shipped.kpi(code)
+    assert definition is not None and definition.component_kpi_codes == components
+
+
+def test_kpis_a_formula_builds_on_are_its_components(shipped: Catalog) -> None:
+    """A derived KPI (one whose formula uses kpi(...)) shows what it is built from in its tree."""
+    derived = 0
+    for definition in shipped.kpis:
+        referenced = set(re.findall(r"kpi\(\s*([A-Z0-9_]+)\s*\)", definition.formula))
+        derived += bool(referenced)
+        assert referenced <= set(definition.component_kpi_codes), definition.code
+    assert derived >= 5
 
 
 def test_object_models_are_complete_for_a_uml_view(shipped: Catalog) -> None:
@@ -307,3 +359,15 @@ def test_content_hash_follows_the_files(tmp_path: pathlib.Path, shipped: Catalog
     assert changed.content_hash != shipped.content_hash
     nps = changed.kpi("CRM_NPS")
     assert nps is not None and nps.target == 55
+
+
+def test_every_shipped_formula_compiles_and_reads_what_it_declares(shipped: Catalog) -> None:
+    """The engine's own parser and compiler accept every formula, printing and re-parsing gives
+    the same tree, and the measures land only on object models the KPI declares."""
+    catalog = FormulaCatalog.from_catalog(shipped)
+    compiled = compile_kpis([kpi.code for kpi in shipped.kpis], catalog)
+    for definition in shipped.kpis:
+        tree = parse(definition.formula)
+        assert parse(to_text(tree)) == tree, definition.code
+        read = set(compiled.kpis[definition.code].object_model_codes)
+        assert read <= set(definition.required_object_model_codes), definition.code

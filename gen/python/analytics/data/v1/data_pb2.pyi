@@ -150,6 +150,38 @@ DURATION_UNIT_DAYS: DurationUnit.ValueType  # 4
 """Days (86,400 seconds each; fractional)."""
 Global___DurationUnit: _TypeAlias = DurationUnit  # noqa: Y015
 
+class _ArithmeticOperator:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ArithmeticOperatorEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ArithmeticOperator.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ARITHMETIC_OPERATOR_UNSPECIFIED: _ArithmeticOperator.ValueType  # 0
+    """Not set; invalid."""
+    ARITHMETIC_OPERATOR_ADD: _ArithmeticOperator.ValueType  # 1
+    """left + right."""
+    ARITHMETIC_OPERATOR_SUBTRACT: _ArithmeticOperator.ValueType  # 2
+    """left − right."""
+    ARITHMETIC_OPERATOR_MULTIPLY: _ArithmeticOperator.ValueType  # 3
+    """left × right."""
+    ARITHMETIC_OPERATOR_DIVIDE: _ArithmeticOperator.ValueType  # 4
+    """left ÷ right; a row whose right side is zero has no value (SQL NULL), never an error."""
+
+class ArithmeticOperator(_ArithmeticOperator, metaclass=_ArithmeticOperatorEnumTypeWrapper):
+    """Operator of row-level arithmetic between two operands."""
+
+ARITHMETIC_OPERATOR_UNSPECIFIED: ArithmeticOperator.ValueType  # 0
+"""Not set; invalid."""
+ARITHMETIC_OPERATOR_ADD: ArithmeticOperator.ValueType  # 1
+"""left + right."""
+ARITHMETIC_OPERATOR_SUBTRACT: ArithmeticOperator.ValueType  # 2
+"""left − right."""
+ARITHMETIC_OPERATOR_MULTIPLY: ArithmeticOperator.ValueType  # 3
+"""left × right."""
+ARITHMETIC_OPERATOR_DIVIDE: ArithmeticOperator.ValueType  # 4
+"""left ÷ right; a row whose right side is zero has no value (SQL NULL), never an error."""
+Global___ArithmeticOperator: _TypeAlias = ArithmeticOperator  # noqa: Y015
+
 @_typing.final
 class IngestRowsRequest(_message.Message):
     """Request of DataService.IngestRows."""
@@ -490,6 +522,7 @@ class Operand(_message.Message):
     FIELD_FIELD_NUMBER: _builtins.int
     DURATION_FIELD_NUMBER: _builtins.int
     LITERAL_FIELD_NUMBER: _builtins.int
+    ARITHMETIC_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def field(self) -> Global___FieldRef:
         """A field value."""
@@ -502,22 +535,63 @@ class Operand(_message.Message):
     def literal(self) -> Global___ScalarValue:
         """A literal."""
 
+    @_builtins.property
+    def arithmetic(self) -> Global___RowArithmetic:
+        """Row arithmetic between two operands, e.g. amount × duration in days."""
+
     def __init__(
         self,
         *,
         field: Global___FieldRef | None = ...,
         duration: Global___DurationBetween | None = ...,
         literal: Global___ScalarValue | None = ...,
+        arithmetic: Global___RowArithmetic | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "field", b"field", "kind", b"kind", "literal", b"literal"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["arithmetic", b"arithmetic", "duration", b"duration", "field", b"field", "kind", b"kind", "literal", b"literal"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration", b"duration", "field", b"field", "kind", b"kind", "literal", b"literal"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arithmetic", b"arithmetic", "duration", b"duration", "field", b"field", "kind", b"kind", "literal", b"literal"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["field", "duration", "literal"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["field", "duration", "literal", "arithmetic"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___Operand: _TypeAlias = Operand  # noqa: Y015
+
+@_typing.final
+class RowArithmetic(_message.Message):
+    """`left operator right`, evaluated per row over numeric operands (fields, durations, literals or
+    nested arithmetic); absent when either side is absent.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPERATOR_FIELD_NUMBER: _builtins.int
+    LEFT_FIELD_NUMBER: _builtins.int
+    RIGHT_FIELD_NUMBER: _builtins.int
+    operator: Global___ArithmeticOperator.ValueType
+    """Operator."""
+    @_builtins.property
+    def left(self) -> Global___Operand:
+        """Left side."""
+
+    @_builtins.property
+    def right(self) -> Global___Operand:
+        """Right side."""
+
+    def __init__(
+        self,
+        *,
+        operator: Global___ArithmeticOperator.ValueType = ...,
+        left: Global___Operand | None = ...,
+        right: Global___Operand | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["left", b"left", "right", b"right"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["left", b"left", "operator", b"operator", "right", b"right"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RowArithmetic: _TypeAlias = RowArithmetic  # noqa: Y015
 
 @_typing.final
 class Comparison(_message.Message):
@@ -795,6 +869,7 @@ class Measure(_message.Message):
     FUNCTION_FIELD_NUMBER: _builtins.int
     FIELD_FIELD_NUMBER: _builtins.int
     DURATION_FIELD_NUMBER: _builtins.int
+    EXPRESSION_FIELD_NUMBER: _builtins.int
     PERCENTILE_FIELD_NUMBER: _builtins.int
     FILTER_FIELD_NUMBER: _builtins.int
     measure_id: _builtins.str
@@ -812,6 +887,12 @@ class Measure(_message.Message):
         """A duration between two timestamp fields."""
 
     @_builtins.property
+    def expression(self) -> Global___Operand:
+        """Any row expression (field, duration, literal or row arithmetic), e.g.
+        sum(order_value × duration_days(created_at, paid_at)).
+        """
+
+    @_builtins.property
     def filter(self) -> Global___Filter:
         """Rows the measure aggregates over (SQL `FILTER (WHERE ...)`), in addition to the query filter."""
 
@@ -822,14 +903,15 @@ class Measure(_message.Message):
         function: Global___AggregateFunction.ValueType = ...,
         field: Global___FieldRef | None = ...,
         duration: Global___DurationBetween | None = ...,
+        expression: Global___Operand | None = ...,
         percentile: _builtins.float = ...,
         filter: Global___Filter | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["argument", b"argument", "duration", b"duration", "field", b"field", "filter", b"filter"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["argument", b"argument", "duration", b"duration", "expression", b"expression", "field", b"field", "filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["argument", b"argument", "duration", b"duration", "field", b"field", "filter", b"filter", "function", b"function", "measure_id", b"measure_id", "percentile", b"percentile"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["argument", b"argument", "duration", b"duration", "expression", b"expression", "field", b"field", "filter", b"filter", "function", b"function", "measure_id", b"measure_id", "percentile", b"percentile"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_argument: _TypeAlias = _typing.Literal["field", "duration"]  # noqa: Y015
+    _WhichOneofReturnType_argument: _TypeAlias = _typing.Literal["field", "duration", "expression"]  # noqa: Y015
     _WhichOneofArgType_argument: _TypeAlias = _typing.Literal["argument", b"argument"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_argument) -> _WhichOneofReturnType_argument | None: ...
 

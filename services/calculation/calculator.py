@@ -1,0 +1,427 @@
+"""On-demand calculation: from a validated request to KPI outcomes.
+
+For a whole batch or dashboard, every KPI is compiled, the measures they need are merged per
+object model, and each object model is read by as few aggregate queries as the request's shape
+needs (series, total, and their grouped and comparison variants) — all sent to the data service
+in one call. Values are then evaluated per bucket and group from the measure values. Cached
+outcomes are reused when nothing that shapes them, data versions included, has changed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import time
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.aggregates import query
+from services.calculation.cache import ResultCache, cache_key
+from services.calculation.catalog_view import CatalogSnapshot, CatalogView
+from services.calculation.formula.compiler import (
+    CompiledKpi,
+    FormulaCatalog,
+    compile_kpi,
+    merge_measures,
+)
+from services.calculation.formula.errors import FormulaError
+from services.calculation.formula.queries import aggregate_queries, dimension, value_without_rows
+from services.calculation.formula.values import Evaluation, evaluate
+from services.calculation.request import CalculationRequest, validate
+from services.calculation.results import ComparisonResult, GroupResult, KpiOutcome, Value
+from services.errors import DomainError, InvalidArgument
+
+log = logging.getLogger(__name__)
+
+NULL_DIMENSION = "(none)"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version: int
+    watermark: datetime.datetime | None
+
+
+class AggregateSource(Protocol):
+    """The data service, as the calculator needs it."""
+
+    async def aggregate(
+        self, request: query.AggregateRequest
+    ) -> Sequence[query.AggregateResult]: ...
+
+    async def versions(
+        self, client_id: str, object_model_codes: Sequence[str]
+    ) -> Mapping[str, ModelVersion]: ...
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    outcomes: tuple[KpiOutcome, ...]
+    errors: tuple[tuple[str, DomainError], ...]
+    cache_hits: int
+    scan_count: int
+    elapsed_seconds: float
+
+
+# -- what one KPI reads, and how the rows come back ---------------------------------------------
+
+_SERIES, _TOTAL = "series", "total"
+_GROUP_SERIES, _GROUP_TOTAL = "group_series", "group_total"
+_PREVIOUS_SERIES, _PREVIOUS_TOTAL = "previous_series", "previous_total"
+
+
+def bucket_end(
+    period: query.Period, start: datetime.datetime, zone: zoneinfo.ZoneInfo
+) -> datetime.datetime:
+    """The start of the next bucket: calendar days, weeks and months follow the time zone (a
+    day across a daylight-saving change lasts 23 or 25 hours)."""
+    if period is query.Period.MINUTE:
+        return start + datetime.timedelta(minutes=1)
+    if period is query.Period.HOUR:
+        return start + datetime.timedelta(hours=1)
+    local = start.astimezone(zone).replace(tzinfo=None)
+    if period is query.Period.DAY:
+        following = local + datetime.timedelta(days=1)
+    elif period is query.Period.WEEK:
+        following = local + datetime.timedelta(days=7)
+    else:
+        following = (local.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+    return following.replace(tzinfo=zone).astimezone(datetime.UTC)
+
+
+def bucket_days(
+    period: query.Period, start: datetime.datetime, span: query.TimeRange, zone: zoneinfo.ZoneInfo
+) -> float:
+    """period_days() of a bucket: its length in days, clipped to the requested range."""
+    end = min(bucket_end(period, start, zone), span.end)
+    return (end - max(start, span.start)).total_seconds() / 86_400
+
+
+def _range_days(span: query.TimeRange) -> float:
+    return (span.end - span.start).total_seconds() / 86_400
+
+
+def _dimension_text(value: query.Scalar) -> str:
+    if value is None:
+        return NULL_DIMENSION
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    return str(value)
+
+
+GroupKey = tuple[tuple[str, str], ...]
+
+
+def _group_key(row: query.AggregateRow) -> GroupKey:
+    return tuple(sorted((name, _dimension_text(v)) for name, v in row.dimensions.items()))
+
+
+class _Rows:
+    """Aggregate rows by (variant, object model), indexed by bucket and group."""
+
+    def __init__(self, results: Sequence[query.AggregateResult]) -> None:
+        self.by_query = {result.query_id: result for result in results}
+
+    def result(self, variant: str, model: str) -> query.AggregateResult | None:
+        return self.by_query.get(f"{variant}:{model}")
+
+    def rows(self, variant: str, model: str) -> tuple[query.AggregateRow, ...]:
+        result = self.result(variant, model)
+        return () if result is None else result.rows
+
+
+def _measure_values(
+    compiled: CompiledKpi, rows: Mapping[str, query.AggregateRow | None]
+) -> dict[str, float | None]:
+    """Measure values for one bucket/group; an object model without a row contributes what its
+    measures are worth over no rows (counts 0, the rest no value)."""
+    values: dict[str, float | None] = {}
+    for model, measures in compiled.measures.items():
+        row = rows.get(model)
+        for measure in measures:
+            if row is None:
+                values[measure.measure_id] = value_without_rows(measure)
+            else:
+                values[measure.measure_id] = row.measures.get(measure.measure_id)
+    return values
+
+
+def _value(bucket: datetime.datetime | None, evaluation: Evaluation) -> Value:
+    return Value(bucket, evaluation.value, evaluation.reason)
+
+
+class Calculator:
+    def __init__(
+        self,
+        catalog: CatalogView,
+        source: AggregateSource,
+        cache: ResultCache | None,
+        clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
+    ) -> None:
+        self._catalog = catalog
+        self._source = source
+        self._cache = cache
+        self._clock = clock
+
+    async def calculate(self, request: CalculationRequest) -> BatchOutcome:
+        started = time.perf_counter()
+        validate(request)
+        snapshot = await self._catalog.snapshot()
+        formulas = FormulaCatalog(snapshot.object_models, snapshot.kpis)
+        errors: list[tuple[str, DomainError]] = []
+        compiled: dict[str, CompiledKpi] = {}
+        for code in dict.fromkeys(request.kpi_codes):
+            try:
+                snapshot.kpi(code)
+                compiled[code] = compile_kpi(code, formulas)
+            except DomainError as error:
+                errors.append((code, error))
+
+        models = sorted({m for kpi in compiled.values() for m in kpi.object_model_codes})
+        versions = await self._source.versions(request.client_id, models) if models else {}
+        keys = {
+            code: cache_key(
+                request,
+                code,
+                snapshot.version,
+                {m: versions[m].version if m in versions else 0 for m in kpi.object_model_codes},
+            )
+            for code, kpi in compiled.items()
+        }
+        cached = (
+            {}
+            if self._cache is None or request.bypass_cache
+            else await self._cache.get_many(list(keys.values()))
+        )
+        outcomes = {code: cached[key] for code, key in keys.items() if key in cached}
+        missing = {code: kpi for code, kpi in compiled.items() if code not in outcomes}
+        scans = 0
+        if missing:
+            fresh, failed, scans = await self._compute(request, snapshot, missing, versions)
+            errors.extend(failed)
+            outcomes.update(fresh)
+            if self._cache is not None:
+                await self._cache.put_many({keys[code]: fresh[code] for code in fresh})
+        ordered = tuple(
+            outcomes[code] for code in dict.fromkeys(request.kpi_codes) if code in outcomes
+        )
+        return BatchOutcome(
+            ordered,
+            tuple(errors),
+            len(compiled) - len(missing),
+            scans,
+            time.perf_counter() - started,
+        )
+
+    # -- computing what the cache did not have -----------------------------------------------
+
+    def _dimensions(
+        self, request: CalculationRequest, snapshot: CatalogSnapshot, models: Sequence[str]
+    ) -> tuple[dict[str, tuple[query.Dimension, ...]], dict[str, InvalidArgument]]:
+        """Group-by paths resolved per object model; a model they do not resolve on is reported,
+        and only the KPIs that read it fail."""
+        dimensions: dict[str, tuple[query.Dimension, ...]] = {}
+        problems: dict[str, InvalidArgument] = {}
+        for model_code in models:
+            model = snapshot.object_models[model_code]
+            try:
+                dimensions[model_code] = tuple(
+                    dimension(path, path, model, snapshot.object_models)
+                    for path in request.group_by
+                )
+            except FormulaError as error:
+                problems[model_code] = InvalidArgument.for_field(
+                    "group_by", f"cannot group {model_code} by it: {error.message}"
+                )
+        return dimensions, problems
+
+    async def _compute(
+        self,
+        request: CalculationRequest,
+        snapshot: CatalogSnapshot,
+        kpis: Mapping[str, CompiledKpi],
+        versions: Mapping[str, ModelVersion],
+    ) -> tuple[dict[str, KpiOutcome], list[tuple[str, DomainError]], int]:
+        errors: list[tuple[str, DomainError]] = []
+        measures = merge_measures(kpi.measures for kpi in kpis.values())
+        dimensions, group_problems = self._dimensions(request, snapshot, list(measures))
+        if group_problems:
+            for code, kpi in list(kpis.items()):
+                bad = next(
+                    (group_problems[m] for m in kpi.object_model_codes if m in group_problems), None
+                )
+                if bad is not None:
+                    errors.append((code, bad))
+            kpis = {
+                c: k
+                for c, k in kpis.items()
+                if all(m not in group_problems for m in k.object_model_codes)
+            }
+            measures = merge_measures(kpi.measures for kpi in kpis.values())
+        if not kpis:
+            return {}, errors, 0
+
+        queries = self._queries(request, measures, dimensions)
+        results = await self._source.aggregate(
+            query.AggregateRequest(request.client_id, tuple(queries), request.time_zone)
+        )
+        rows = _Rows(results)
+        computed_at = self._clock()
+        zone = zoneinfo.ZoneInfo(request.time_zone)
+        outcomes = {
+            code: self._outcome(request, snapshot, code, kpi, rows, versions, computed_at, zone)
+            for code, kpi in kpis.items()
+        }
+        return outcomes, errors, len(queries)
+
+    def _queries(
+        self,
+        request: CalculationRequest,
+        measures: Mapping[str, tuple[query.Measure, ...]],
+        dimensions: Mapping[str, tuple[query.Dimension, ...]],
+    ) -> list[query.AggregateQuery]:
+        def tagged(
+            variant: str, built: Sequence[query.AggregateQuery]
+        ) -> list[query.AggregateQuery]:
+            return [dataclasses.replace(q, query_id=f"{variant}:{q.query_id}") for q in built]
+
+        span, period = request.time_range, request.period
+        queries = tagged(_SERIES, aggregate_queries(measures, span, period))
+        queries += tagged(_TOTAL, aggregate_queries(measures, span))
+        if request.group_by:
+            queries += tagged(_GROUP_SERIES, aggregate_queries(measures, span, period, dimensions))
+            queries += tagged(_GROUP_TOTAL, aggregate_queries(measures, span, None, dimensions))
+        previous = request.comparison_range()
+        if previous is not None:
+            queries += tagged(_PREVIOUS_SERIES, aggregate_queries(measures, previous, period))
+            queries += tagged(_PREVIOUS_TOTAL, aggregate_queries(measures, previous))
+        return queries
+
+    def _series(
+        self,
+        kpi: CompiledKpi,
+        rows: _Rows,
+        variant: str,
+        period: query.Period,
+        span: query.TimeRange,
+        zone: zoneinfo.ZoneInfo,
+        group: GroupKey | None = None,
+    ) -> tuple[Value, ...]:
+        by_bucket: dict[datetime.datetime, dict[str, query.AggregateRow]] = defaultdict(dict)
+        for model in kpi.measures:
+            for row in rows.rows(variant, model):
+                if row.bucket_start is not None and (group is None or _group_key(row) == group):
+                    by_bucket[row.bucket_start][model] = row
+        return tuple(
+            _value(
+                bucket,
+                evaluate(
+                    kpi.value,
+                    _measure_values(kpi, by_bucket[bucket]),
+                    bucket_days(period, bucket, span, zone),
+                ),
+            )
+            for bucket in sorted(by_bucket)
+        )
+
+    def _total(self, kpi: CompiledKpi, rows: _Rows, variant: str, span: query.TimeRange) -> Value:
+        models: dict[str, query.AggregateRow | None] = {}
+        for model in kpi.measures:
+            found = rows.rows(variant, model)
+            models[model] = found[0] if found else None
+        return _value(None, evaluate(kpi.value, _measure_values(kpi, models), _range_days(span)))
+
+    def _groups(
+        self,
+        request: CalculationRequest,
+        kpi: CompiledKpi,
+        rows: _Rows,
+        zone: zoneinfo.ZoneInfo,
+    ) -> tuple[tuple[GroupResult, ...], bool]:
+        totals: dict[GroupKey, dict[str, query.AggregateRow | None]] = defaultdict(dict)
+        for model in kpi.measures:
+            for row in rows.rows(_GROUP_TOTAL, model):
+                totals[_group_key(row)][model] = row
+        span_days = _range_days(request.time_range)
+        evaluated = [
+            (key, _value(None, evaluate(kpi.value, _measure_values(kpi, found), span_days)))
+            for key, found in totals.items()
+        ]
+        # Largest first, groups without a value last; the cap keeps a high-cardinality field
+        # from producing an unreadable (and unbounded) answer.
+        evaluated.sort(key=lambda item: (item[1].value is None, -(item[1].value or 0.0), item[0]))
+        kept = evaluated[: request.max_groups]
+        groups = tuple(
+            GroupResult(
+                dict(key),
+                total,
+                self._series(
+                    kpi, rows, _GROUP_SERIES, request.period, request.time_range, zone, key
+                ),
+            )
+            for key, total in kept
+        )
+        return groups, len(evaluated) > len(kept)
+
+    def _outcome(
+        self,
+        request: CalculationRequest,
+        snapshot: CatalogSnapshot,
+        code: str,
+        kpi: CompiledKpi,
+        rows: _Rows,
+        versions: Mapping[str, ModelVersion],
+        computed_at: datetime.datetime,
+        zone: zoneinfo.ZoneInfo,
+    ) -> KpiOutcome:
+        definition = snapshot.kpis[code]
+        series = self._series(kpi, rows, _SERIES, request.period, request.time_range, zone)
+        total = self._total(kpi, rows, _TOTAL, request.time_range)
+        groups, truncated = (
+            self._groups(request, kpi, rows, zone) if request.group_by else ((), False)
+        )
+        comparison = None
+        previous_range = request.comparison_range()
+        if previous_range is not None:
+            previous_total = self._total(kpi, rows, _PREVIOUS_TOTAL, previous_range)
+            change = pct = None
+            if total.value is not None and previous_total.value is not None:
+                change = total.value - previous_total.value
+                pct = (
+                    None if previous_total.value == 0 else 100 * change / abs(previous_total.value)
+                )
+            comparison = ComparisonResult(
+                request.comparison,
+                previous_range,
+                previous_total,
+                self._series(kpi, rows, _PREVIOUS_SERIES, request.period, previous_range, zone),
+                change,
+                pct,
+            )
+        watermarks = [
+            w
+            for m in kpi.object_model_codes
+            if (w := versions[m].watermark if m in versions else None) is not None
+        ]
+        return KpiOutcome(
+            kpi_code=code,
+            kpi_name=definition.name,
+            unit=definition.unit,
+            time_range=request.time_range,
+            period=request.period,
+            total=total,
+            current=series[-1] if series else None,
+            series=series,
+            groups=groups,
+            truncated_groups=truncated,
+            comparison=comparison,
+            computed_at=computed_at,
+            watermark=max(watermarks) if watermarks else None,
+            data_version=",".join(
+                f"{m}:{versions[m].version if m in versions else 0}" for m in kpi.object_model_codes
+            ),
+        )

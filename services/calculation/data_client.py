@@ -1,0 +1,62 @@
+"""The data service as the calculator's AggregateSource, over gRPC."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import grpc
+from analytics.data.v1 import data_pb2, data_pb2_grpc
+
+from services.aggregates import query, wire
+from services.calculation.calculator import ModelVersion
+from services.errors import (
+    DomainError,
+    InvalidArgument,
+    ResourceExhausted,
+    Unavailable,
+)
+
+# Statuses of the data service that mean the caller asked for something wrong (passed on as
+# they are); anything else means the data service could not answer.
+_PASSED_ON: Mapping[grpc.StatusCode, type[DomainError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+}
+
+
+def _translate(error: grpc.aio.AioRpcError) -> DomainError:
+    kind = _PASSED_ON.get(error.code())
+    if kind is not None:
+        return kind(error.details() or "the data service refused the query")
+    return Unavailable(f"the data service did not answer ({error.code().name}); retry later")
+
+
+class DataServiceSource:
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._stub = data_pb2_grpc.DataInternalServiceStub(channel)
+
+    async def aggregate(self, request: query.AggregateRequest) -> Sequence[query.AggregateResult]:
+        try:
+            response = await self._stub.QueryAggregates(wire.request_message(request))
+        except grpc.aio.AioRpcError as error:
+            raise _translate(error) from error
+        return wire.response_value(response, request.queries)
+
+    async def versions(
+        self, client_id: str, object_model_codes: Sequence[str]
+    ) -> Mapping[str, ModelVersion]:
+        try:
+            response = await self._stub.GetDataVersions(
+                data_pb2.GetDataVersionsRequest(
+                    client_id=client_id, object_model_codes=list(object_model_codes)
+                )
+            )
+        except grpc.aio.AioRpcError as error:
+            raise _translate(error) from error
+        return {
+            v.object_model_code: ModelVersion(
+                v.version,
+                wire.timestamp_value(v.watermark) if v.HasField("watermark") else None,
+            )
+            for v in response.versions
+        }

@@ -1,0 +1,151 @@
+"""Translation between calculation values and analytics.calculation.v1 / analytics.type.v1."""
+
+from __future__ import annotations
+
+import datetime
+
+from analytics.calculation.v1 import calculation_pb2
+from analytics.type.v1 import types_pb2
+from google.protobuf import timestamp_pb2
+
+from services.aggregates.query import Period, TimeRange
+from services.calculation.formula.values import NoValueReason
+from services.calculation.request import CalculationRequest, Comparison
+from services.calculation.results import KpiOutcome, Value
+from services.errors import InvalidArgument
+
+PERIODS = {
+    types_pb2.PERIOD_MINUTE: Period.MINUTE,
+    types_pb2.PERIOD_HOUR: Period.HOUR,
+    types_pb2.PERIOD_DAY: Period.DAY,
+    types_pb2.PERIOD_WEEK: Period.WEEK,
+    types_pb2.PERIOD_MONTH: Period.MONTH,
+}
+PERIODS_BACK = {period: number for number, period in PERIODS.items()}
+COMPARISONS = {
+    calculation_pb2.COMPARISON_MODE_UNSPECIFIED: Comparison.NONE,
+    calculation_pb2.COMPARISON_MODE_PREVIOUS_PERIOD: Comparison.PREVIOUS_PERIOD,
+    calculation_pb2.COMPARISON_MODE_PREVIOUS_YEAR: Comparison.PREVIOUS_YEAR,
+}
+COMPARISONS_BACK = {mode: number for number, mode in COMPARISONS.items()}
+NO_VALUES = {
+    NoValueReason.NO_DATA: types_pb2.NO_VALUE_REASON_NO_DATA,
+    NoValueReason.DIVISION_BY_ZERO: types_pb2.NO_VALUE_REASON_DIVISION_BY_ZERO,
+}
+
+
+def timestamp(moment: datetime.datetime) -> timestamp_pb2.Timestamp:
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(moment.astimezone(datetime.UTC))
+    return message
+
+
+def moment(message: timestamp_pb2.Timestamp) -> datetime.datetime:
+    return message.ToDatetime(tzinfo=datetime.UTC)
+
+
+def time_range(message: types_pb2.TimeRange, field: str = "time_range") -> TimeRange:
+    if not message.HasField("start") or not message.HasField("end"):
+        raise InvalidArgument.for_field(field, "start and end are both required")
+    return TimeRange(moment(message.start), moment(message.end))
+
+
+def time_range_message(value: TimeRange) -> types_pb2.TimeRange:
+    return types_pb2.TimeRange(start=timestamp(value.start), end=timestamp(value.end))
+
+
+# The requests that share the calculate fields (single, batch, dashboard, export).
+CalculateLike = (
+    calculation_pb2.CalculateRequest
+    | calculation_pb2.CalculateBatchRequest
+    | calculation_pb2.CalculateDashboardRequest
+    | calculation_pb2.ExportCalculationRequest
+)
+
+
+def request(message: CalculateLike, kpi_codes: list[str]) -> CalculationRequest:
+    if message.period not in PERIODS:
+        raise InvalidArgument.for_field("period", "choose MINUTE, HOUR, DAY, WEEK or MONTH")
+    if message.comparison not in COMPARISONS:
+        raise InvalidArgument.for_field("comparison", "unknown comparison mode")
+    return CalculationRequest(
+        kpi_codes=tuple(code.strip().upper() for code in kpi_codes),
+        client_id=message.client_id,
+        time_range=time_range(message.time_range),
+        period=PERIODS[message.period],
+        group_by=tuple(message.group_by),
+        comparison=COMPARISONS[message.comparison],
+        time_zone=message.time_zone or "UTC",
+        max_groups=message.max_groups or 100,
+        bypass_cache=message.bypass_cache,
+    )
+
+
+def kpi_value(
+    value: Value,
+    outcome: KpiOutcome,
+    dimensions: dict[str, str] | None = None,
+    range_start: datetime.datetime | None = None,
+) -> types_pb2.KpiValue:
+    """A value of `outcome`; a total (no bucket) is stamped with the start of its range."""
+    message = types_pb2.KpiValue(
+        kpi_code=outcome.kpi_code,
+        period=PERIODS_BACK[outcome.period],
+        computed_at=timestamp(outcome.computed_at),
+        dimensions=dimensions or {},
+    )
+    if value.value is not None:
+        message.value = value.value
+    if value.no_value is not None:
+        message.no_value_reason = NO_VALUES[value.no_value]
+    bucket = value.bucket_start or range_start or outcome.time_range.start
+    message.bucket_start.CopyFrom(timestamp(bucket))
+    if outcome.watermark is not None:
+        message.watermark.CopyFrom(timestamp(outcome.watermark))
+    return message
+
+
+def kpi_result(outcome: KpiOutcome, target: float | None) -> calculation_pb2.KpiResult:
+    result = calculation_pb2.KpiResult(
+        kpi_code=outcome.kpi_code,
+        kpi_name=outcome.kpi_name,
+        unit=outcome.unit,
+        time_range=time_range_message(outcome.time_range),
+        period=PERIODS_BACK[outcome.period],
+        total=kpi_value(outcome.total, outcome),
+        series=[kpi_value(v, outcome) for v in outcome.series],
+        groups=[
+            calculation_pb2.KpiGroup(
+                dimensions=group.dimensions,
+                total=kpi_value(group.total, outcome, group.dimensions),
+                series=[kpi_value(v, outcome, group.dimensions) for v in group.series],
+            )
+            for group in outcome.groups
+        ],
+        truncated_groups=outcome.truncated_groups,
+        from_cache=outcome.from_cache,
+        data_version=outcome.data_version,
+    )
+    if outcome.current is not None:
+        result.current.CopyFrom(kpi_value(outcome.current, outcome))
+    if outcome.watermark is not None:
+        result.watermark.CopyFrom(timestamp(outcome.watermark))
+    if target is not None:
+        result.target = target
+    if outcome.comparison is not None:
+        compared = outcome.comparison
+        result.comparison.CopyFrom(
+            calculation_pb2.KpiComparison(
+                mode=COMPARISONS_BACK[compared.mode],
+                previous_time_range=time_range_message(compared.time_range),
+                previous_total=kpi_value(
+                    compared.total, outcome, range_start=compared.time_range.start
+                ),
+                previous_series=[kpi_value(v, outcome) for v in compared.series],
+            )
+        )
+        if compared.absolute_change is not None:
+            result.comparison.absolute_change = compared.absolute_change
+        if compared.percent_change is not None:
+            result.comparison.percent_change = compared.percent_change
+    return result

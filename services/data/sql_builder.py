@@ -1,0 +1,784 @@
+"""Turns one AggregateQuery into ONE parameterised SQL statement (pure: no I/O, no grpc).
+
+Safety: identifiers in the statement come only from the catalog's object models (schema, table,
+field and relationship names, all double-quoted); every value from the request — literals, the
+client, the time range, the time zone, percentiles, limits — is a `$n` parameter. Measure ids and
+dimension names never reach SQL either: result columns are positional (`d0`, `m0`, ...) and mapped
+back by `Statement`. Every table the statement reads, joined or inside EXISTS, is scoped with
+`client_id = $1`.
+
+Shape: `SELECT bucket, dimensions, count(*), aggregate(...) FILTER (WHERE measure filter), ...
+FROM raw table LEFT JOIN related tables WHERE client AND time range AND row filter GROUP BY ...`,
+so the measures of many KPIs over one object model share one scan. The same statement reads the
+per-minute rollup table instead when `rollup_refusal` finds no reason not to (see there).
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import itertools
+import math
+import zoneinfo
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from services.aggregates import query as q
+from services.catalog.domain import Cardinality, FieldType, ObjectModel
+from services.errors import InvalidArgument
+
+# Result rows beyond this make the statement fail rather than silently lose buckets or groups.
+DEFAULT_ROW_LIMIT = 100_000
+
+ROLLUP_SUFFIX = "__minute"
+ROLLUP_TIME_COLUMN = "bucket"
+ROLLUP_ROW_COUNT_COLUMN = "row_count"
+ROLLUP_SUM_PREFIX = "sum__"
+
+
+class Kind(enum.Enum):
+    """SQL type of a row expression; the value is the type name used in parameter casts."""
+
+    TEXT = "text"
+    INTEGER = "bigint"
+    NUMERIC = "numeric"
+    BOOLEAN = "boolean"
+    TIMESTAMP = "timestamptz"
+    DATE = "date"
+
+    @property
+    def is_numeric(self) -> bool:
+        return self in (Kind.INTEGER, Kind.NUMERIC)
+
+    @property
+    def is_temporal(self) -> bool:
+        return self in (Kind.TIMESTAMP, Kind.DATE)
+
+    def comparable_with(self, other: Kind) -> bool:
+        return (
+            self is other
+            or (self.is_numeric and other.is_numeric)
+            or (self.is_temporal and other.is_temporal)
+        )
+
+
+KIND_OF_FIELD = {
+    FieldType.STRING: Kind.TEXT,
+    FieldType.INTEGER: Kind.INTEGER,
+    FieldType.DECIMAL: Kind.NUMERIC,
+    FieldType.BOOLEAN: Kind.BOOLEAN,
+    FieldType.TIMESTAMP: Kind.TIMESTAMP,
+    FieldType.DATE: Kind.DATE,
+}
+
+_SECONDS_PER_UNIT = {
+    q.DurationUnit.SECONDS: 1,
+    q.DurationUnit.MINUTES: 60,
+    q.DurationUnit.HOURS: 3_600,
+    q.DurationUnit.DAYS: 86_400,
+}
+_COMPARATORS = {
+    q.Comparator.EQ: "=",
+    q.Comparator.NE: "<>",
+    q.Comparator.LT: "<",
+    q.Comparator.LE: "<=",
+    q.Comparator.GT: ">",
+    q.Comparator.GE: ">=",
+}
+_OPERATORS = {
+    q.ArithmeticOperator.ADD: "+",
+    q.ArithmeticOperator.SUBTRACT: "-",
+    q.ArithmeticOperator.MULTIPLY: "*",
+}
+# Buckets that have a fixed length everywhere: binned from an origin aligned with the zone's local
+# midnight, so a DST fall-back hour stays two separate hours (date_trunc on local time would merge
+# them into one bucket). Days, weeks and months vary in length and follow the zone's calendar.
+_FIXED_BUCKETS = {q.Period.MINUTE: "1 minute", q.Period.HOUR: "1 hour"}
+_CALENDAR_BUCKETS = {q.Period.DAY: "day", q.Period.WEEK: "week", q.Period.MONTH: "month"}
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_name(model: ObjectModel, suffix: str = "") -> str:
+    return f"{quote_identifier(model.schema_name)}.{quote_identifier(model.table_name + suffix)}"
+
+
+# Zone names that are UTC all year (Europe/London is UTC only in winter).
+_UTC_ZONES = frozenset({"UTC", "Etc/UTC", "GMT", "Etc/GMT", "UCT", "Etc/UCT", "Zulu", "Etc/Zulu"})
+
+
+def zone(time_zone: str, field: str = "time_zone") -> zoneinfo.ZoneInfo:
+    """The IANA zone, or InvalidArgument naming `field`."""
+    try:
+        return zoneinfo.ZoneInfo(time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidArgument.for_field(
+            field, f"{time_zone!r} is not an IANA time zone name (e.g. 'Europe/Berlin')"
+        ) from None
+
+
+def is_dimension_field(model: ObjectModel, name: str) -> bool:
+    """Fields the per-minute rollup keeps as grouping columns: booleans and strings with a closed
+    set of allowed values (small, known cardinality, so the rollup stays small)."""
+    found = model.field(name)
+    return found is not None and (
+        found.type is FieldType.BOOLEAN
+        or (found.type is FieldType.STRING and bool(found.allowed_values))
+    )
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement and how to read its rows back.
+
+    Columns: `bucket_start` (when bucketed), `d0..` (dimensions in `dimension_names` order),
+    `row_count`, `m0..` (measures in `measure_ids` order), and `group_total` (groups in the bucket
+    before `max_groups` cut them) when `max_groups` applies."""
+
+    sql: str
+    params: tuple[object, ...]
+    used_rollups: bool
+    # Why the raw rows are read; None when the rollups answer.
+    rollup_refusal: str | None
+    bucketed: bool
+    dimension_names: tuple[str, ...]
+    measure_ids: tuple[str, ...]
+    max_groups: int
+    # The statement returns at most row_limit + 1 rows; more than row_limit means "too many".
+    row_limit: int
+
+
+def build_statement(
+    query: q.AggregateQuery,
+    object_models: Mapping[str, ObjectModel],
+    *,
+    client_id: str,
+    time_zone: str = "UTC",
+    max_groups: int = 0,
+    allow_rollups: bool = True,
+    row_limit: int = DEFAULT_ROW_LIMIT,
+    field_prefix: str = "",
+) -> Statement:
+    """The statement answering `query` for `client_id`. Raises InvalidArgument naming the field
+    (prefixed with `field_prefix`, e.g. "queries[2].") for anything the catalog does not allow."""
+    builder = _Builder(object_models, client_id, zone(time_zone), time_zone, field_prefix)
+    return builder.statement(query, max_groups, allow_rollups, row_limit)
+
+
+def rollup_refusal(
+    query: q.AggregateQuery,
+    model: ObjectModel,
+    time_field: str,
+    time_zone: str = "UTC",
+    allow_rollups: bool = True,
+) -> str | None:
+    """Why the per-minute rollup cannot answer `query` exactly, or None when it can.
+
+    A rollup row holds, per client, UTC minute of the model's time field and combination of
+    dimension field values: the row count and the sum (0 when every value is absent) of every
+    numeric field. An answer read from it must equal the raw answer exactly, which gives these
+    rules."""
+    if not allow_rollups:
+        return "the caller disabled rollups"
+    if time_field != model.time_field:
+        # Rollups are bucketed by the default time field only.
+        return f"time field {time_field!r} is not the rollup's time field {model.time_field!r}"
+    time_spec = model.field(time_field)
+    if time_spec is None:
+        return f"time field {time_field!r} does not exist"
+    if time_spec.type is FieldType.DATE and time_zone not in _UTC_ZONES:
+        # A date-placed row sits at its date's UTC midnight in the rollup, while a query places
+        # it at midnight in the request's zone: the two agree only in UTC.
+        return f"time field {time_field!r} is a date and the time zone is not UTC"
+    for moment in (query.time_range.start, query.time_range.end):
+        # A rollup minute cannot be split: the range must start and end on whole minutes.
+        # (Every bucket period is a whole number of minutes, and every zone in use today is
+        # offset from UTC by whole minutes, so bucket boundaries are whole minutes too.)
+        if moment.second or moment.microsecond or moment.utcoffset() is None:
+            return "the time range does not start and end on whole minutes"
+    for index, measure in enumerate(query.measures):
+        reason = _measure_refusal(measure, model)
+        if reason is not None:
+            return f"measure {index} ({measure.function.value}): {reason}"
+    for index, dimension in enumerate(query.group_by):
+        if dimension.field.path or not is_dimension_field(model, dimension.field.field):
+            # The rollup only keeps the dimension fields of the model itself.
+            return f"group-by {index} is not a dimension field of the model itself"
+    if query.row_filter is not None and not _filter_on_dimensions(query.row_filter, model):
+        return "the row filter touches more than the model's own dimension fields"
+    return None
+
+
+def _measure_refusal(measure: q.Measure, model: ObjectModel) -> str | None:
+    if measure.filter is not None and not _filter_on_dimensions(measure.filter, model):
+        # Each rollup row has one value per dimension field, so a predicate over dimension
+        # fields (and literals) is true or false for all the raw rows it summarises alike;
+        # anything else (other fields, related objects, durations) is not in the rollup.
+        return "its filter touches more than the model's own dimension fields"
+    function = measure.function
+    if function is q.AggregateFunction.COUNT and measure.argument is None:
+        return None  # the sum of row_count
+    if function not in (q.AggregateFunction.SUM, q.AggregateFunction.AVG):
+        # COUNT(x) needs the non-null count of x, COUNT_DISTINCT the values themselves, MIN, MAX
+        # and PERCENTILE the value distribution: none of it survives summing per minute.
+        return "only COUNT(*), SUM and AVG of a field can be read from sums per minute"
+    argument = measure.argument
+    if not isinstance(argument, q.FieldRef) or argument.path:
+        return "the argument is not a plain field of the model itself"
+    spec = model.field(argument.field)
+    if spec is None or not spec.type.is_numeric:
+        return "the argument is not a numeric field"
+    if not spec.required:
+        # The rollup does not know how many rows had the field absent: AVG = sum / count of
+        # non-null values would divide by the wrong count, and a SUM over rows whose values are
+        # all absent is NULL on raw rows but whatever the rollup stored for "no sum". A required
+        # field is never absent, which makes both exact.
+        return f"field {argument.field!r} may be absent (not required)"
+    return None
+
+
+def _filter_on_dimensions(node: q.Filter, model: ObjectModel) -> bool:
+    if isinstance(node, q.AllOf | q.AnyOf):
+        return all(_filter_on_dimensions(child, model) for child in node.filters)
+    if isinstance(node, q.Not):
+        return _filter_on_dimensions(node.filter, model)
+    operands: tuple[q.RowExpression, ...]
+    if isinstance(node, q.Compare):
+        operands = (node.left, node.right)
+    else:
+        operands = (node.operand,)
+    return all(
+        isinstance(operand, q.Literal)
+        or (
+            isinstance(operand, q.FieldRef)
+            and not operand.path
+            and is_dimension_field(model, operand.field)
+        )
+        for operand in operands
+    )
+
+
+# -- the builder ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sql:
+    text: str
+    kind: Kind
+
+
+@dataclass(eq=False)
+class _Scope:
+    """One FROM clause: a root table (the queried model, or the related table of an EXISTS
+    subquery) and the many-to-one LEFT JOINs made from it, keyed by relationship path."""
+
+    root_path: tuple[str, ...]
+    model: ObjectModel
+    alias: str
+    parent: _Scope | None
+    joins: list[str] = field(default_factory=list)
+    tables: dict[tuple[str, ...], tuple[str, ObjectModel]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tables[self.root_path] = (self.alias, self.model)
+
+    def chain(self) -> Iterator[_Scope]:
+        scope: _Scope | None = self
+        while scope is not None:
+            yield scope
+            scope = scope.parent
+
+
+@dataclass(frozen=True)
+class _Crossing:
+    """A path that follows a one-to-many relationship: allowed only in a filter, where it means
+    "some related row satisfies the condition" (an EXISTS subquery)."""
+
+    owner: _Scope
+    anchor: tuple[str, ...]
+    source: str
+    target_model: ObjectModel
+    target_field: str
+
+
+class _Parameters:
+    def __init__(self, client_id: str) -> None:
+        self.values: list[object] = [client_id]
+        self._time_zone: str | None = None
+
+    def add(self, value: object, kind: Kind | str) -> str:
+        self.values.append(value)
+        sql_type = kind.value if isinstance(kind, Kind) else kind
+        return f"${len(self.values)}::{sql_type}"
+
+    def time_zone(self, name: str) -> str:
+        if self._time_zone is None:
+            self._time_zone = self.add(name, Kind.TEXT)
+        return self._time_zone
+
+
+CLIENT = "$1"
+
+
+class _Builder:
+    def __init__(
+        self,
+        models: Mapping[str, ObjectModel],
+        client_id: str,
+        zone_info: zoneinfo.ZoneInfo,
+        time_zone: str,
+        field_prefix: str,
+    ) -> None:
+        self._models = models
+        self._params = _Parameters(client_id)
+        self._zone = zone_info
+        self._time_zone = time_zone
+        self._prefix = field_prefix
+        self._aliases = itertools.count(1)
+
+    def _invalid(self, where: str, description: str) -> InvalidArgument:
+        return InvalidArgument.for_field(f"{self._prefix}{where}", description)
+
+    # -- the statement ------------------------------------------------------------------------
+
+    def statement(
+        self, query: q.AggregateQuery, max_groups: int, allow_rollups: bool, row_limit: int
+    ) -> Statement:
+        model = self._models.get(query.object_model_code)
+        if model is None:
+            raise self._invalid(
+                "object_model_code", f"unknown object model {query.object_model_code!r}"
+            )
+        self._check_measures(query)
+        if max_groups < 0:
+            raise self._invalid("max_groups", "must not be negative")
+        time_field = query.time_field or model.time_field
+        time_spec = model.field(time_field)
+        if time_spec is None or not KIND_OF_FIELD[time_spec.type].is_temporal:
+            raise self._invalid(
+                "time_field", f"{time_field!r} is not a timestamp or date field of {model.code}"
+            )
+        refusal = rollup_refusal(query, model, time_field, self._time_zone, allow_rollups)
+        rollup = refusal is None
+        scope = _Scope((), model, "t", None)
+        table = table_name(model, ROLLUP_SUFFIX if rollup else "")
+        time_column = f"t.{quote_identifier(ROLLUP_TIME_COLUMN if rollup else time_field)}"
+        time_kind = Kind.TIMESTAMP if rollup else KIND_OF_FIELD[time_spec.type]
+
+        columns: list[str] = []
+        if query.bucket is not None:
+            moment = self._as_timestamptz(_Sql(time_column, time_kind))
+            columns.append(f"{self._bucket(moment, query)} AS bucket_start")
+        for index, dimension in enumerate(query.group_by):
+            ref = self._column(dimension.field, scope, f"group_by[{index}].field")
+            columns.append(f"{ref.text} AS d{index}")
+        group_count = len(columns)
+        columns.append(
+            f"coalesce(sum(t.{ROLLUP_ROW_COUNT_COLUMN}), 0)::bigint AS row_count"
+            if rollup
+            else "count(*) AS row_count"
+        )
+        for index, measure in enumerate(query.measures):
+            where = f"measures[{index}]"
+            aggregate = (
+                self._rollup_measure(measure, scope, where)
+                if rollup
+                else self._raw_measure(measure, scope, where)
+            )
+            columns.append(f"{aggregate} AS m{index}")
+
+        conditions = [f"t.client_id = {CLIENT}", *self._time_range(query, time_column, time_kind)]
+        if query.row_filter is not None:
+            conditions.append(self._filter(query.row_filter, scope, "row_filter"))
+
+        positions = ", ".join(str(n) for n in range(1, group_count + 1))
+        sql = "\n".join(
+            [
+                "SELECT " + ",\n       ".join(columns),
+                f"FROM {table} AS t",
+                *scope.joins,
+                "WHERE " + "\n  AND ".join(conditions),
+                *([f"GROUP BY {positions}"] if group_count else []),
+            ]
+        )
+        applies_max_groups = max_groups > 0 and bool(query.group_by)
+        if applies_max_groups:
+            sql = self._keep_largest_groups(sql, query, max_groups)
+        ordering = ["bucket_start"] if query.bucket is not None else []
+        ordering += [f"d{index}" for index in range(len(query.group_by))]
+        if ordering:
+            sql += "\nORDER BY " + ", ".join(ordering)
+        sql += f"\nLIMIT {self._params.add(row_limit + 1, Kind.INTEGER)}"
+        return Statement(
+            sql=sql,
+            params=tuple(self._params.values),
+            used_rollups=rollup,
+            rollup_refusal=refusal,
+            bucketed=query.bucket is not None,
+            dimension_names=tuple(d.name for d in query.group_by),
+            measure_ids=tuple(m.measure_id for m in query.measures),
+            max_groups=max_groups if applies_max_groups else 0,
+            row_limit=row_limit,
+        )
+
+    def _check_measures(self, query: q.AggregateQuery) -> None:
+        if not query.measures:
+            raise self._invalid("measures", "at least one measure is required")
+        seen: set[str] = set()
+        for index, measure in enumerate(query.measures):
+            if not measure.measure_id or measure.measure_id in seen:
+                raise self._invalid(
+                    f"measures[{index}].measure_id", "must be set and unique within the query"
+                )
+            seen.add(measure.measure_id)
+        names = [dimension.name for dimension in query.group_by]
+        if len(set(names)) != len(names) or "" in names:
+            raise self._invalid("group_by", "dimension names must be set and unique")
+
+    def _keep_largest_groups(self, grouped: str, query: q.AggregateQuery, max_groups: int) -> str:
+        partition = "PARTITION BY g.bucket_start " if query.bucket is not None else ""
+        tie_break = ", ".join(f"g.d{index}" for index in range(len(query.group_by)))
+        limit = self._params.add(max_groups, Kind.INTEGER)
+        return (
+            "SELECT * FROM (\n"
+            "  SELECT g.*,\n"
+            f"         row_number() OVER ({partition}ORDER BY g.row_count DESC, {tie_break})"
+            " AS group_rank,\n"
+            f"         count(*) OVER ({partition.strip()}) AS group_total\n"
+            f"  FROM (\n{grouped}\n  ) AS g\n"
+            f") AS ranked\nWHERE ranked.group_rank <= {limit}"
+        )
+
+    # -- time -----------------------------------------------------------------------------------
+
+    def _as_timestamptz(self, moment: _Sql) -> str:
+        if moment.kind is Kind.DATE:
+            # A date stands for its midnight in the request's zone.
+            return (
+                f"({moment.text}::timestamp AT TIME ZONE {self._params.time_zone(self._time_zone)})"
+            )
+        return moment.text
+
+    def _bucket(self, moment: str, query: q.AggregateQuery) -> str:
+        assert query.bucket is not None
+        if query.bucket in _FIXED_BUCKETS:
+            local_start = query.time_range.start.astimezone(self._zone)
+            origin = local_start.replace(hour=0, minute=0, second=0, microsecond=0)
+            origin_param = self._params.add(origin, Kind.TIMESTAMP)
+            return f"date_bin(interval '{_FIXED_BUCKETS[query.bucket]}', {moment}, {origin_param})"
+        # date_trunc(unit, timestamptz, zone) truncates the local time in `zone` and converts it
+        # back, so days, weeks (ISO: starting Monday) and months follow the request's calendar.
+        tz = self._params.time_zone(self._time_zone)
+        return f"date_trunc('{_CALENDAR_BUCKETS[query.bucket]}', {moment}, {tz})"
+
+    def _time_range(self, query: q.AggregateQuery, column: str, kind: Kind) -> list[str]:
+        start, end = query.time_range.start, query.time_range.end
+        if kind is Kind.DATE:
+            # Compare dates with dates (keeps the column's index and partitions usable): a date
+            # is in [start, end) when its local midnight is.
+            low = self._params.add(self._first_date_at_or_after(start), Kind.DATE)
+            high = self._params.add(self._first_date_at_or_after(end), Kind.DATE)
+        else:
+            low = self._params.add(start, Kind.TIMESTAMP)
+            high = self._params.add(end, Kind.TIMESTAMP)
+        return [f"{column} >= {low}", f"{column} < {high}"]
+
+    def _first_date_at_or_after(self, moment: datetime.datetime) -> datetime.date:
+        day = moment.astimezone(self._zone).date()
+        if datetime.datetime.combine(day, datetime.time(), self._zone) < moment:
+            day += datetime.timedelta(days=1)
+        return day
+
+    # -- measures -------------------------------------------------------------------------------
+
+    def _raw_measure(self, measure: q.Measure, scope: _Scope, where: str) -> str:
+        function = measure.function
+        argument: _Sql | None = None
+        if measure.argument is not None:
+            argument = self._expression(measure.argument, scope, f"{where}.argument")
+        elif function is not q.AggregateFunction.COUNT:
+            raise self._invalid(f"{where}.argument", f"{function.value} needs an argument")
+        assert argument is not None or function is q.AggregateFunction.COUNT
+        if function in (
+            q.AggregateFunction.SUM,
+            q.AggregateFunction.AVG,
+            q.AggregateFunction.MIN,
+            q.AggregateFunction.MAX,
+            q.AggregateFunction.PERCENTILE,
+        ) and (argument is None or not argument.kind.is_numeric):
+            raise self._invalid(f"{where}.argument", f"{function.value} needs a numeric argument")
+        if function is q.AggregateFunction.COUNT:
+            text = "count(*)" if argument is None else f"count({argument.text})"
+        elif function is q.AggregateFunction.COUNT_DISTINCT:
+            assert argument is not None
+            text = f"count(DISTINCT {argument.text})"
+        elif function is q.AggregateFunction.PERCENTILE:
+            assert argument is not None
+            fraction = measure.percentile
+            if fraction is None or not 0.0 <= fraction <= 1.0 or math.isnan(fraction):
+                raise self._invalid(f"{where}.percentile", "must be a fraction in [0, 1]")
+            p = self._params.add(fraction, "double precision")
+            text = (
+                f"percentile_cont({p}) WITHIN GROUP (ORDER BY ({argument.text})::double precision)"
+            )
+        else:
+            assert argument is not None
+            text = f"{function.value}({argument.text})"
+        return text + self._aggregate_filter(measure, scope, where)
+
+    def _rollup_measure(self, measure: q.Measure, scope: _Scope, where: str) -> str:
+        # Only reached for measures rollup_refusal accepted.
+        condition = self._aggregate_filter(measure, scope, where)
+        count = f"sum(t.{ROLLUP_ROW_COUNT_COLUMN}){condition}"
+        if measure.function is q.AggregateFunction.COUNT:
+            return f"coalesce({count}, 0)::bigint"
+        assert isinstance(measure.argument, q.FieldRef)
+        total = f"sum(t.{quote_identifier(ROLLUP_SUM_PREFIX + measure.argument.field)}){condition}"
+        if measure.function is q.AggregateFunction.SUM:
+            return total
+        return f"{total} / NULLIF({count}, 0)"
+
+    def _aggregate_filter(self, measure: q.Measure, scope: _Scope, where: str) -> str:
+        if measure.filter is None:
+            return ""
+        return f" FILTER (WHERE {self._filter(measure.filter, scope, f'{where}.filter')})"
+
+    # -- row expressions ------------------------------------------------------------------------
+
+    def _expression(
+        self, node: q.RowExpression, scope: _Scope, where: str, expected: Kind | None = None
+    ) -> _Sql:
+        if isinstance(node, q.FieldRef):
+            return self._column(node, scope, where)
+        if isinstance(node, q.Literal):
+            return self._literal(node.value, expected, where)
+        if isinstance(node, q.Duration):
+            start = self._temporal(node.start, scope, f"{where}.start")
+            end = self._temporal(node.end, scope, f"{where}.end")
+            seconds = f"extract(epoch from ({end} - {start}))"
+            divisor = _SECONDS_PER_UNIT[node.unit]
+            return _Sql(seconds if divisor == 1 else f"({seconds} / {divisor})", Kind.NUMERIC)
+        left = self._expression(node.left, scope, f"{where}.left", Kind.NUMERIC)
+        right = self._expression(node.right, scope, f"{where}.right", Kind.NUMERIC)
+        for side, name in ((left, "left"), (right, "right")):
+            if not side.kind.is_numeric:
+                raise self._invalid(f"{where}.{name}", "arithmetic needs numeric operands")
+        if node.operator is q.ArithmeticOperator.DIVIDE:
+            # numeric, not bigint, division (7 / 2 is 3.5), and a zero divisor gives no value.
+            return _Sql(
+                f"(({left.text})::numeric / NULLIF(({right.text})::numeric, 0))", Kind.NUMERIC
+            )
+        kind = Kind.INTEGER if left.kind is right.kind is Kind.INTEGER else Kind.NUMERIC
+        return _Sql(f"({left.text} {_OPERATORS[node.operator]} {right.text})", kind)
+
+    def _temporal(self, ref: q.FieldRef, scope: _Scope, where: str) -> str:
+        column = self._column(ref, scope, where)
+        if not column.kind.is_temporal:
+            raise self._invalid(where, f"{ref.field!r} is not a timestamp or date field")
+        # date - date would be an integer of days; both sides as instants give an interval.
+        return self._as_timestamptz(column)
+
+    def _literal(self, value: q.Scalar, expected: Kind | None, where: str) -> _Sql:
+        coerced, kind = self._coerce(value, expected, where)
+        return _Sql(self._params.add(coerced, kind), kind)
+
+    def _coerce(self, value: q.Scalar, expected: Kind | None, where: str) -> tuple[q.Scalar, Kind]:
+        """The literal as the Python value asyncpg sends for the SQL type it is compared with
+        (or, with nothing to compare with, for its own type)."""
+        if value is None:
+            return None, expected or Kind.TEXT
+        if isinstance(value, bool):
+            if expected in (None, Kind.BOOLEAN):
+                return value, Kind.BOOLEAN
+        elif isinstance(value, int | float | Decimal):
+            if expected is None or expected.is_numeric:
+                if isinstance(value, int):
+                    return value, Kind.INTEGER
+                number = Decimal(repr(value)) if isinstance(value, float) else value
+                if not number.is_finite():
+                    raise self._invalid(where, "must be a finite number")
+                return number, Kind.NUMERIC
+        elif isinstance(value, str):
+            if expected in (None, Kind.TEXT):
+                return value, Kind.TEXT
+            if expected is not None and expected.is_temporal:
+                return self._coerce(self._parse_moment(value, where), expected, where)
+        elif isinstance(value, datetime.datetime):
+            if expected is None or expected.is_temporal:
+                if value.utcoffset() is None:
+                    raise self._invalid(where, "a timestamp literal needs a UTC offset")
+                return value, Kind.TIMESTAMP
+        elif expected in (None, Kind.DATE):
+            return value, Kind.DATE
+        elif expected is Kind.TIMESTAMP:
+            # A date compared with an instant stands for its midnight in the request's zone.
+            return datetime.datetime.combine(value, datetime.time(), self._zone), Kind.TIMESTAMP
+        assert expected is not None
+        raise self._invalid(where, f"{value!r} cannot be compared with a {expected.value} value")
+
+    def _parse_moment(self, text: str, where: str) -> datetime.date:
+        try:
+            return (
+                datetime.datetime.fromisoformat(text)
+                if len(text) > 10
+                else datetime.date.fromisoformat(text)
+            )
+        except ValueError:
+            raise self._invalid(where, f"{text!r} is not an ISO 8601 date or timestamp") from None
+
+    # -- fields and relationships ---------------------------------------------------------------
+
+    def _column(self, ref: q.FieldRef, scope: _Scope, where: str) -> _Sql:
+        located = self._locate(ref, scope, where)
+        if isinstance(located, _Crossing):
+            raise self._invalid(
+                where,
+                f"relationship {located.anchor[-1]!r} is one-to-many: only filters can follow it "
+                "(meaning 'some related row'); measures and group-by need many-to-one paths",
+            )
+        alias, model = located
+        spec = model.field(ref.field)
+        if spec is None:
+            raise self._invalid(where, f"{model.code} has no field {ref.field!r}")
+        return _Sql(f"{alias}.{quote_identifier(spec.name)}", KIND_OF_FIELD[spec.type])
+
+    def _locate(
+        self, ref: q.FieldRef, scope: _Scope, where: str
+    ) -> tuple[str, ObjectModel] | _Crossing:
+        """The alias and model holding `ref`'s field, joining many-to-one relationships as
+        needed; or where the path first crosses a one-to-many relationship."""
+        owner = max(
+            (s for s in scope.chain() if ref.path[: len(s.root_path)] == s.root_path),
+            key=lambda s: len(s.root_path),
+        )
+        alias, model = owner.tables[owner.root_path]
+        for depth in range(len(owner.root_path), len(ref.path)):
+            name = ref.path[depth]
+            relationship = model.relationship(name)
+            if relationship is None:
+                raise self._invalid(where, f"{model.code} has no relationship {name!r}")
+            target = self._models.get(relationship.target_object_model_code)
+            if target is None:
+                raise self._invalid(
+                    where, f"relationship {name!r} leads to an unknown object model"
+                )
+            source = f"{alias}.{quote_identifier(relationship.source_field)}"
+            path = ref.path[: depth + 1]
+            if relationship.cardinality is Cardinality.ONE_TO_MANY:
+                return _Crossing(owner, path, source, target, relationship.target_field)
+            if path not in owner.tables:
+                # Ingest keeps one row per natural key, so a many-to-one join finds at most one
+                # row and never multiplies the rows being aggregated.
+                join_alias = f"j{next(self._aliases)}"
+                owner.joins.append(
+                    f"LEFT JOIN {table_name(target)} AS {join_alias}"
+                    f" ON {join_alias}.client_id = {CLIENT}"
+                    f" AND {join_alias}.{quote_identifier(relationship.target_field)} = {source}"
+                )
+                owner.tables[path] = (join_alias, target)
+            alias, model = owner.tables[path]
+        return alias, model
+
+    # -- filters --------------------------------------------------------------------------------
+
+    def _filter(self, node: q.Filter, scope: _Scope, where: str) -> str:
+        if isinstance(node, q.AllOf | q.AnyOf):
+            joiner, empty, name = (
+                (" AND ", "TRUE", "all_of")
+                if isinstance(node, q.AllOf)
+                else (" OR ", "FALSE", "any_of")
+            )
+            parts = [
+                self._filter(child, scope, f"{where}.{name}[{index}]")
+                for index, child in enumerate(node.filters)
+            ]
+            return f"({joiner.join(parts)})" if parts else empty
+        if isinstance(node, q.Not):
+            return f"(NOT {self._filter(node.filter, scope, f'{where}.negation')})"
+        return self._condition(node, scope, where)
+
+    def _condition(
+        self, node: q.Compare | q.InList | q.Between | q.IsNull, scope: _Scope, where: str
+    ) -> str:
+        """A leaf of the filter tree. When its fields cross a one-to-many relationship, it
+        becomes EXISTS over the related rows (correlated to the row at hand), with the whole
+        leaf evaluated against one related row: "some shipment is late", not "some shipment
+        exists and the lateness of some possibly other one"."""
+        for ref in _field_refs(node):
+            located = self._locate(ref, scope, where)
+            if isinstance(located, _Crossing):
+                alias = f"x{next(self._aliases)}"
+                child = _Scope(located.anchor, located.target_model, alias, scope)
+                inner = self._condition(node, child, where)
+                return (
+                    f"EXISTS (SELECT 1 FROM {table_name(located.target_model)} AS {alias}"
+                    + "".join(f" {join}" for join in child.joins)
+                    + f" WHERE {alias}.client_id = {CLIENT}"
+                    f" AND {alias}.{quote_identifier(located.target_field)} = {located.source}"
+                    f" AND {inner})"
+                )
+        if isinstance(node, q.Compare):
+            return self._comparison(node, scope, where)
+        if isinstance(node, q.IsNull):
+            operand = self._expression(node.operand, scope, f"{where}.operand")
+            return f"({operand.text} IS NULL)"
+        operand = self._expression(node.operand, scope, f"{where}.operand")
+        if isinstance(node, q.InList):
+            array = self._array(node.values, operand.kind, f"{where}.values")
+            return f"({operand.text} = ANY({array}))"
+        low = self._literal(node.low, operand.kind, f"{where}.low")
+        high = self._literal(node.high, operand.kind, f"{where}.high")
+        return f"({operand.text} BETWEEN {low.text} AND {high.text})"
+
+    def _array(self, values: tuple[q.Scalar, ...], expected: Kind, where: str) -> str:
+        """One array parameter for an IN list, whatever its length, typed like the operand (or
+        widened: integers to numeric when a value is fractional, dates to instants when a value
+        is a timestamp)."""
+        coerced = [
+            self._coerce(value, expected, f"{where}[{index}]") for index, value in enumerate(values)
+        ]
+        kinds = {kind for value, kind in coerced if value is not None}
+        kind = expected
+        if Kind.NUMERIC in kinds and expected.is_numeric:
+            kind = Kind.NUMERIC
+        elif Kind.TIMESTAMP in kinds and expected.is_temporal:
+            kind = Kind.TIMESTAMP
+            coerced = [
+                (self._coerce(value, Kind.TIMESTAMP, where) if k is Kind.DATE else (value, k))
+                for value, k in coerced
+            ]
+        return self._params.add([value for value, _ in coerced], f"{kind.value}[]")
+
+    def _comparison(self, node: q.Compare, scope: _Scope, where: str) -> str:
+        # Compile the non-literal side first so a literal takes the type of what it meets.
+        if isinstance(node.left, q.Literal) and not isinstance(node.right, q.Literal):
+            right = self._expression(node.right, scope, f"{where}.right")
+            left = self._expression(node.left, scope, f"{where}.left", right.kind)
+        else:
+            left = self._expression(node.left, scope, f"{where}.left")
+            right = self._expression(node.right, scope, f"{where}.right", left.kind)
+        if not left.kind.comparable_with(right.kind):
+            raise self._invalid(
+                where, f"cannot compare a {left.kind.value} with a {right.kind.value}"
+            )
+        return f"({left.text} {_COMPARATORS[node.comparator]} {right.text})"
+
+
+def _field_refs(node: q.Compare | q.InList | q.Between | q.IsNull) -> Iterator[q.FieldRef]:
+    operands = (node.left, node.right) if isinstance(node, q.Compare) else (node.operand,)
+    for operand in operands:
+        yield from _expression_refs(operand)
+
+
+def _expression_refs(node: q.RowExpression) -> Iterator[q.FieldRef]:
+    if isinstance(node, q.FieldRef):
+        yield node
+    elif isinstance(node, q.Duration):
+        yield node.start
+        yield node.end
+    elif isinstance(node, q.Arithmetic):
+        yield from _expression_refs(node.left)
+        yield from _expression_refs(node.right)

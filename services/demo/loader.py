@@ -1,0 +1,174 @@
+"""Loads generated demo data into the client-data tables through the data store's bulk load
+(COPY, rollup rebuild, data version bump), one model at a time, reporting progress as it goes.
+
+Generation is CPU work: each batch is produced in a worker thread, so the event loop keeps
+serving (health checks, other calls) during a long load, and COPY streams the rows as they come.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
+
+import asyncpg
+
+from services.catalog.domain import ObjectModel
+from services.data import store
+from services.demo.generator import RowBatch, generate
+from services.demo.scope import with_referenced_models
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """Where a load stands: sent after every batch and when a model is finished."""
+
+    object_model_code: str
+    model_rows: int
+    total_rows: int
+    elapsed_seconds: float
+    model_finished: bool
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.total_rows / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelLoad:
+    object_model_code: str
+    row_count: int
+    data_version: int
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadSummary:
+    client_id: str
+    start: datetime.datetime
+    end: datetime.datetime
+    rows_per_day: int
+    seed: int
+    models: tuple[ModelLoad, ...]  # ordered by object model code
+    elapsed_seconds: float
+
+    @property
+    def total_rows(self) -> int:
+        return sum(model.row_count for model in self.models)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.total_rows / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+
+async def load_demo_data(
+    pool: asyncpg.Pool,
+    models_by_code: Mapping[str, ObjectModel],
+    client_id: str,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    rows_per_day: int,
+    seed: int,
+    progress: Callable[[Progress], None] | None = None,
+    *,
+    object_model_codes: Collection[str] = (),
+    replace_existing: bool = False,
+) -> LoadSummary:
+    """Generates and loads demo rows for `object_model_codes` (and the models they reference;
+    empty for all). With `replace_existing`, the client's rows of those models are deleted first
+    (all of them, not just the range: demo data replaces demo data, and reference rows such as
+    customers predate any range). Without it, loading over existing demo rows with the same keys
+    fails with AlreadyExists from the store. Raises ValueError for an invalid spec."""
+    selected = with_referenced_models(models_by_code, object_model_codes)
+    ordered = [model for model in models_by_code.values() if model.code in selected]
+    batches = generate(ordered, client_id, start, end, rows_per_day, seed)
+    source = _BatchSource(batches)
+    started = time.perf_counter()
+    if replace_existing:
+        for model in ordered:
+            await _delete_client_rows(pool, client_id, model)
+    loads: list[tuple[str, int, float]] = []
+    total = 0
+    while (first := await source.next()) is not None:
+        code = first.object_model_code
+        model_started = time.perf_counter()
+        counted = _Counter()
+
+        def report(model_rows: int, finished: bool, code: str = code, before: int = total) -> None:
+            if progress is not None:
+                progress(Progress(code, model_rows, before + model_rows,
+                                  time.perf_counter() - started, finished))
+
+        rows = _rows_of_model(source, first, counted, report)
+        loaded = await store.bulk_load(pool, client_id, models_by_code[code], rows, first.columns)
+        total += loaded
+        report(loaded, True)
+        loads.append((code, loaded, time.perf_counter() - model_started))
+        logger.info("demo data: %s rows of %s for %s", loaded, code, client_id)
+    versions = {
+        record.object_model_code: record.version
+        for record in await store.data_versions(pool, client_id, [code for code, *_ in loads])
+    }
+    return LoadSummary(
+        client_id, start, end, rows_per_day, seed,
+        tuple(ModelLoad(code, count, versions.get(code, 0), seconds)
+              for code, count, seconds in sorted(loads)),
+        time.perf_counter() - started,
+    )
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.rows = 0
+
+
+async def _rows_of_model(
+    source: _BatchSource, first: RowBatch, counted: _Counter,
+    report: Callable[[int, bool], None],
+) -> AsyncIterator[tuple[object, ...]]:
+    """The rows of `first`'s model: its batches until the generator moves to the next model
+    (that batch goes back to the source for the next load)."""
+    batch: RowBatch | None = first
+    while batch is not None:
+        if batch.object_model_code != first.object_model_code:
+            source.push_back(batch)
+            return
+        for row in batch.rows:
+            yield row
+        counted.rows += len(batch.rows)
+        report(counted.rows, False)
+        batch = await source.next()
+
+
+class _BatchSource:
+    """The generator, advanced in a worker thread, with room to put one batch back."""
+
+    def __init__(self, batches: Iterator[RowBatch]) -> None:
+        self._batches = batches
+        self._held: RowBatch | None = None
+
+    async def next(self) -> RowBatch | None:
+        if self._held is not None:
+            batch, self._held = self._held, None
+            return batch
+        return await asyncio.to_thread(next, self._batches, None)
+
+    def push_back(self, batch: RowBatch) -> None:
+        self._held = batch
+
+
+async def _delete_client_rows(pool: asyncpg.Pool, client_id: str, model: ObjectModel) -> None:
+    """Removes the client's rows of `model` and their rollup in one transaction. The next load
+    bumps the data version, so cached answers over the old rows are invalidated then."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{client_id}/{model.code}")
+        await connection.execute(
+            f"DELETE FROM {store.raw_table(model)} WHERE client_id = $1", client_id)
+        await connection.execute(
+            f"DELETE FROM {store.rollup_table(model)} WHERE client_id = $1", client_id)

@@ -1,0 +1,440 @@
+"""Client-data storage against a real PostgreSQL: idempotent ingest, rollups that always equal a
+GROUP BY over the raw rows (recomputed here in Python, not with the store's SQL), bulk loads,
+data versions, the outbox, and the IngestRows RPC through the real runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+
+import asyncpg
+import grpc
+import pytest
+from analytics.data.v1 import data_pb2, data_pb2_grpc
+from google.protobuf import struct_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from services.catalog.catalog_files import load_catalog_files
+from services.catalog.domain import Catalog, ObjectModel
+from services.data import store
+from services.data.ingest_servicer import IngestServicer
+from services.errors import AlreadyExists, InvalidArgument
+from services.runtime.server import ServiceWiring
+from services.runtime.settings import ServiceSettings
+from tests.fixtures.grpc_servers import running_service
+
+UTC = datetime.UTC
+START = datetime.datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog_files()
+
+
+@pytest.fixture(scope="module")
+def order(catalog: Catalog) -> ObjectModel:
+    model = catalog.object_model("ORDER")
+    assert model is not None
+    return model
+
+
+@pytest.fixture(scope="module")
+def subscription(catalog: Catalog) -> ObjectModel:
+    model = catalog.object_model("SUBSCRIPTION")
+    assert model is not None
+    return model
+
+
+@pytest.fixture(scope="module")
+async def pool(migrated_db: str) -> AsyncIterator[asyncpg.Pool]:
+    async with asyncpg.create_pool(migrated_db, min_size=1, max_size=6) as pool:
+        yield pool
+
+
+@pytest.fixture
+def client() -> str:
+    return f"client-{uuid.uuid4().hex[:10]}"
+
+
+def an_order(number: int, **changes: object) -> dict[str, object]:
+    created = START + datetime.timedelta(seconds=17 * number)
+    row: dict[str, object] = {
+        "order_id": f"SO-{number}",
+        "customer_id": f"CUST-{number % 7}",
+        "channel": ("web", "edi", "sales_rep", "marketplace")[number % 4],
+        "region": "EMEA",
+        "status": ("open", "shipped", "delivered")[number % 3],
+        "order_value": f"{10 + number % 13}.25",
+        "created_at": created.isoformat(),
+        "promised_at": (created + datetime.timedelta(days=3)).isoformat(),
+        "delivered_in_full": None if number % 5 == 0 else number % 2 == 0,
+    }
+    row.update(changes)
+    return row
+
+
+async def count_rows(pool: asyncpg.Pool, model: ObjectModel, client: str) -> int:
+    value = await pool.fetchval(
+        f"SELECT count(*) FROM {store.raw_table(model)} WHERE client_id = $1", client)
+    return int(value)
+
+
+def _bucket(moment: datetime.date) -> datetime.datetime:
+    if isinstance(moment, datetime.datetime):
+        return moment.astimezone(UTC).replace(second=0, microsecond=0)
+    return datetime.datetime.combine(moment, datetime.time(), UTC)
+
+
+async def assert_rollup_matches_raw(pool: asyncpg.Pool, model: ObjectModel, client: str) -> int:
+    """Groups the raw rows in Python and compares with the rollup table; returns the group count."""
+    dimensions = [field.name for field in store.rollup_dimensions(model)]
+    sums = [field.name for field in store.rollup_sums(model)]
+    raw = await pool.fetch(
+        f"SELECT * FROM {store.raw_table(model)} WHERE client_id = $1", client)
+    expected: dict[tuple[object, ...], list[object]] = defaultdict(
+        lambda: [0] + [Decimal(0)] * len(sums))
+    for row in raw:
+        group = expected[(_bucket(row[model.time_field]), *(row[d] for d in dimensions))]
+        group[0] = int(group[0]) + 1  # type: ignore[call-overload]
+        for index, name in enumerate(sums, start=1):
+            group[index] = Decimal(group[index]) + Decimal(row[name] or 0)  # type: ignore[arg-type]
+    stored = await pool.fetch(
+        f"SELECT * FROM {store.rollup_table(model)} WHERE client_id = $1", client)
+    actual = {
+        (row["bucket"], *(row[d] for d in dimensions)):
+            [row["row_count"], *(row[store.SUM_PREFIX + name] for name in sums)]
+        for row in stored
+    }
+    assert len(actual) == len(stored), "a rollup group is stored twice"
+    assert actual == dict(expected)
+    return len(actual)
+
+
+async def test_ingest_writes_rows_rollups_version_and_outbox(
+    pool: asyncpg.Pool, order: ObjectModel, client: str
+) -> None:
+    rows = [an_order(number) for number in range(300)]
+    result = await store.ingest_rows(pool, client, order, rows, source_system="SAP ERP")
+
+    assert (result.accepted_row_count, result.duplicate_row_count) == (300, 0)
+    assert result.data_version == 1 and not result.replayed
+    newest = START + datetime.timedelta(seconds=17 * 299)
+    assert result.watermark == newest
+    assert result.affected_start == START
+    assert result.affected_end == newest.replace(second=0) + datetime.timedelta(minutes=1)
+    assert await count_rows(pool, order, client) == 300
+    assert await assert_rollup_matches_raw(pool, order, client) > 20
+
+    outbox = await pool.fetch(
+        "SELECT * FROM analytics.change_outbox WHERE client_id = $1", client)
+    assert [(o["object_model_code"], o["row_count"], o["data_version"]) for o in outbox] == [
+        ("ORDER", 300, 1)]
+    assert (outbox[0]["range_start"], outbox[0]["range_end"]) == (
+        result.affected_start, result.affected_end)
+    assert outbox[0]["watermark"] == newest
+    batch = await pool.fetchrow(
+        "SELECT * FROM analytics.ingest_batches WHERE ingest_id = $1", uuid.UUID(result.ingest_id))
+    assert batch is not None and batch["source_system"] == "SAP ERP"
+
+
+async def test_a_bad_batch_writes_nothing_and_names_row_and_field(
+    pool: asyncpg.Pool, order: ObjectModel, client: str
+) -> None:
+    rows = [an_order(number) for number in range(10)]
+    rows[7]["order_value"] = "twelve"
+    with pytest.raises(InvalidArgument) as error:
+        await store.ingest_rows(pool, client, order, rows, "key-1")
+    assert [v.field for v in error.value.violations] == ["rows[7].order_value"]
+    assert await count_rows(pool, order, client) == 0
+    assert await store.data_versions(pool, client, ["ORDER"]) == [
+        store.DataVersionRecord("ORDER", 0, None, None)]
+    # The refused key was not spent: the corrected batch goes through under it.
+    rows[7]["order_value"] = "12"
+    result = await store.ingest_rows(pool, client, order, rows, "key-1")
+    assert result.accepted_row_count == 10 and not result.replayed
+
+
+async def test_a_retry_with_the_same_idempotency_key_replays_the_first_answer(
+    pool: asyncpg.Pool, order: ObjectModel, client: str
+) -> None:
+    rows = [an_order(number) for number in range(50)]
+    first = await store.ingest_rows(pool, client, order, rows, "batch-42")
+    # Even a changed payload under the same key is not applied again.
+    changed = [an_order(number, status="cancelled") for number in range(60)]
+    again = await store.ingest_rows(pool, client, order, changed, "batch-42")
+    assert again.replayed
+    assert again == store.IngestResult(**{**first.__dict__, "replayed": True})
+    assert await count_rows(pool, order, client) == 50
+    versions = await store.data_versions(pool, client, ["ORDER"])
+    assert versions[0].version == 1
+    outbox = await pool.fetchval(
+        "SELECT count(*) FROM analytics.change_outbox WHERE client_id = $1", client)
+    assert outbox == 1
+    # The key is scoped to the object model: another model's batch may use it.
+    other = await store.ingest_rows(pool, client, _model("SURVEY_RESPONSE"), [{
+        "response_id": "R-1", "customer_id": "C-1", "score": 9, "channel": "email",
+        "responded_at": "2026-10-03T16:20:00Z"}], "batch-42")
+    assert not other.replayed and other.accepted_row_count == 1
+
+
+async def test_resending_rows_without_a_key_does_not_duplicate_them(
+    pool: asyncpg.Pool, order: ObjectModel, client: str
+) -> None:
+    rows = [an_order(number) for number in range(100)]
+    await store.ingest_rows(pool, client, order, rows)
+    again = await store.ingest_rows(pool, client, order, rows)
+    assert (again.accepted_row_count, again.duplicate_row_count) == (0, 100)
+    assert again.data_version == 1, "an identical re-send is no change"
+    assert again.affected_start is None
+    assert await count_rows(pool, order, client) == 100
+    await assert_rollup_matches_raw(pool, order, client)
+    # A row repeated inside one batch: the last one wins, the earlier counts as a duplicate.
+    repeated = [an_order(500, status="open"), an_order(500, status="delivered")]
+    result = await store.ingest_rows(pool, client, order, repeated)
+    assert (result.accepted_row_count, result.duplicate_row_count) == (1, 1)
+    status = await pool.fetchval(
+        f"SELECT status FROM {store.raw_table(order)} WHERE client_id = $1 AND order_id = 'SO-500'",
+        client)
+    assert status == "delivered"
+
+
+async def test_updates_move_rows_between_rollup_groups(
+    pool: asyncpg.Pool, order: ObjectModel, client: str
+) -> None:
+    await store.ingest_rows(pool, client, order, [an_order(number) for number in range(400)])
+    await assert_rollup_matches_raw(pool, order, client)
+    # Change dimensions and values of a subset, mixed with new rows and untouched re-sends.
+    rng = random.Random(7)
+    batch = [
+        an_order(number, status=rng.choice(["cancelled", "delivered"]),
+                 order_value=str(rng.randint(1, 999)), delivered_in_full=rng.choice([True, None]))
+        for number in range(0, 400, 3)
+    ] + [an_order(number) for number in range(1, 400, 3)] + [
+        an_order(number) for number in range(400, 450)]
+    result = await store.ingest_rows(pool, client, order, batch)
+    assert result.accepted_row_count + result.duplicate_row_count == len(batch)
+    assert 50 < result.accepted_row_count <= 134 + 50
+    assert result.data_version == 2
+    await assert_rollup_matches_raw(pool, order, client)
+    # A group emptied by the move is gone, not left with a zero count.
+    empty = await pool.fetchval(
+        f"SELECT count(*) FROM {store.rollup_table(order)} WHERE client_id = $1 "
+        "AND row_count <= 0", client)
+    assert empty == 0
+    # Every row of one group moves out of it.
+    await store.ingest_rows(pool, client, order, [
+        an_order(number, status="cancelled") for number in range(450)])
+    await assert_rollup_matches_raw(pool, order, client)
+    statuses = await pool.fetch(
+        f"SELECT DISTINCT status FROM {store.rollup_table(order)} WHERE client_id = $1", client)
+    assert [s["status"] for s in statuses] == ["cancelled"]
+
+
+async def test_concurrent_batches_over_the_same_keys_keep_rollups_exact(
+    pool: asyncpg.Pool, order: ObjectModel, client: str
+) -> None:
+    batches = [
+        [an_order(number, status=status, order_value=str(value))
+         for number in range(200)]
+        for status, value in [("open", 1), ("shipped", 2), ("delivered", 3), ("open", 4)]
+    ]
+    results = await asyncio.gather(*(store.ingest_rows(pool, client, order, batch)
+                                     for batch in batches))
+    assert sorted(result.data_version for result in results) == [1, 2, 3, 4]
+    assert await count_rows(pool, order, client) == 200
+    await assert_rollup_matches_raw(pool, order, client)
+
+
+async def test_date_placed_rows_roll_up_at_utc_midnight(
+    pool: asyncpg.Pool, subscription: ObjectModel, client: str
+) -> None:
+    rows = [{
+        "subscription_id": f"SUB-{n}", "customer_id": f"C-{n}",
+        "plan": ("basic", "professional")[n % 2], "status": "active",
+        "monthly_recurring_revenue": f"{n}.50", "start_date": "2026-01-01",
+        "end_date": f"2026-12-{1 + n % 3:02d}",
+    } for n in range(30)]
+    result = await store.ingest_rows(pool, client, subscription, rows)
+    assert result.watermark == datetime.datetime(2026, 12, 3, tzinfo=UTC)
+    assert result.affected_start == datetime.datetime(2026, 12, 1, tzinfo=UTC)
+    assert result.affected_end == datetime.datetime(2026, 12, 4, tzinfo=UTC)
+    assert await assert_rollup_matches_raw(pool, subscription, client) == 6
+
+
+async def test_data_versions_track_each_object_model(
+    pool: asyncpg.Pool, order: ObjectModel, client: str
+) -> None:
+    await store.ingest_rows(pool, client, order, [an_order(1)])
+    await store.ingest_rows(pool, client, order, [an_order(2)])
+    await store.ingest_rows(pool, client, order, [an_order(0)])  # older: watermark stays
+    versions = await store.data_versions(pool, client, ["ORDER", "INVOICE"])
+    assert [(v.object_model_code, v.version) for v in versions] == [("INVOICE", 0), ("ORDER", 3)]
+    assert versions[1].watermark == START + datetime.timedelta(seconds=34)
+    assert versions[1].updated_at is not None
+    every = await store.data_versions(pool, client, [])
+    assert [v.object_model_code for v in every] == ["ORDER"]
+
+
+def generated_orders(count: int, seed: int) -> Iterator[tuple[object, ...]]:
+    rng = random.Random(seed)
+    base = datetime.datetime(2026, 3, 1, tzinfo=UTC)
+    for number in range(count):
+        created = base + datetime.timedelta(seconds=number * 13 + rng.randint(0, 12))
+        yield (
+            f"SO-{seed}-{number}", f"CUST-{rng.randint(1, 5000)}",
+            rng.choice(("web", "edi", "sales_rep", "marketplace")), "EMEA",
+            rng.choice(("open", "allocated", "shipped", "delivered", "cancelled")),
+            Decimal(rng.randint(100, 100_000)) / 100, created,
+            created + datetime.timedelta(days=3), rng.choice((True, False, None)),
+        )
+
+
+BULK_COLUMNS = ("order_id", "customer_id", "channel", "region", "status", "order_value",
+                "created_at", "promised_at", "delivered_in_full")
+
+
+async def test_bulk_load_of_200k_rows_rebuilds_rollups(
+    pool: asyncpg.Pool, order: ObjectModel, client: str
+) -> None:
+    # A row ingested before the load shares minutes with it: the rebuild must keep it counted.
+    await store.ingest_rows(pool, client, order, [an_order(
+        1, created_at="2026-03-01T00:00:30Z", order_value="5")])
+    loaded = await store.bulk_load(pool, client, order, generated_orders(200_000, seed=1),
+                                   BULK_COLUMNS)
+    assert loaded == 200_000
+    assert await count_rows(pool, order, client) == 200_001
+    groups = await assert_rollup_matches_raw(pool, order, client)
+    assert groups > 40_000
+    versions = await store.data_versions(pool, client, ["ORDER"])
+    assert versions[0].version == 2
+    outbox = await pool.fetchrow(
+        "SELECT * FROM analytics.change_outbox WHERE client_id = $1 ORDER BY id DESC LIMIT 1",
+        client)
+    assert outbox is not None and outbox["row_count"] == 200_000
+    assert outbox["range_start"] == datetime.datetime(2026, 3, 1, tzinfo=UTC)
+
+
+async def test_bulk_load_takes_an_async_iterator_and_refuses_existing_keys(
+    pool: asyncpg.Pool, order: ObjectModel, client: str
+) -> None:
+    async def rows() -> AsyncIterator[tuple[object, ...]]:
+        for row in generated_orders(1000, seed=2):
+            yield row
+
+    assert await store.bulk_load(pool, client, order, rows(), BULK_COLUMNS) == 1000
+    with pytest.raises(AlreadyExists):
+        await store.bulk_load(pool, client, order, generated_orders(10, seed=2), BULK_COLUMNS)
+    assert await count_rows(pool, order, client) == 1000
+    assert (await store.data_versions(pool, client, ["ORDER"]))[0].version == 1
+    await assert_rollup_matches_raw(pool, order, client)
+    with pytest.raises(InvalidArgument):
+        await store.bulk_load(pool, client, order, [], ("order_id", "created_at"))
+
+
+def _model(code: str) -> ObjectModel:
+    model = load_catalog_files().object_model(code)
+    assert model is not None
+    return model
+
+
+# -- the RPC --------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def ingest_stub(
+    database_url: str, catalog: Catalog
+) -> AsyncIterator[data_pb2_grpc.DataServiceAsyncStub]:
+    async def build(settings: ServiceSettings, resources: contextlib.AsyncExitStack
+                    ) -> ServiceWiring:
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        resources.push_async_callback(pool.close)
+        servicer = IngestServicer(pool, {m.code: m for m in catalog.object_models})
+        return ServiceWiring(
+            registrations=[lambda server: data_pb2_grpc.add_DataServiceServicer_to_server(
+                servicer, server)],
+            service_names=["analytics.data.v1.DataService"],
+        )
+
+    async with running_service(build) as service, grpc.aio.insecure_channel(
+            service.address) as channel:
+        yield data_pb2_grpc.DataServiceStub(channel)
+
+
+def struct(row: dict[str, str | float | None]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(row)
+    return message
+
+
+async def test_ingest_rows_rpc(migrated_db: str, catalog: Catalog, client: str) -> None:
+    async with ingest_stub(migrated_db, catalog) as stub:
+        request = data_pb2.IngestRowsRequest(
+            object_model_code="SURVEY_RESPONSE", client_id=client, idempotency_key="k1",
+            rows=[struct({"response_id": f"R-{n}", "customer_id": "C-1", "score": float(n),
+                          "channel": "email", "responded_at": "2026-10-03T16:20:00Z"})
+                  for n in range(11)])
+        reply = await stub.IngestRows(request, timeout=10)
+        assert (reply.accepted_row_count, reply.data_version, reply.replayed) == (11, 1, False)
+        assert reply.watermark.ToDatetime(tzinfo=UTC) == datetime.datetime(
+            2026, 10, 3, 16, 20, tzinfo=UTC)
+        assert reply.affected_time_range.end.ToDatetime(tzinfo=UTC) == datetime.datetime(
+            2026, 10, 3, 16, 21, tzinfo=UTC)
+        replay = await stub.IngestRows(request, timeout=10)
+        assert replay.replayed and replay.ingest_id == reply.ingest_id
+
+        bad = data_pb2.IngestRowsRequest(
+            object_model_code="SURVEY_RESPONSE", client_id=client,
+            rows=[struct({"response_id": "R-x", "customer_id": "C-1", "score": 3.5,
+                          "channel": "email", "responded_at": "2026-10-03T16:20:00Z"})])
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await stub.IngestRows(bad, timeout=10)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        status = rpc_status.from_call(error.value)  # type: ignore[arg-type]
+        assert status is not None
+        detail = error_details_pb2.BadRequest()
+        status.details[0].Unpack(detail)
+        assert [(v.field, v.description) for v in detail.field_violations] == [
+            ("rows[0].score", "must be a whole number")]
+
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await stub.IngestRows(data_pb2.IngestRowsRequest(
+                object_model_code="NOPE", client_id=client, rows=[struct({})]), timeout=10)
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+        checked = await stub.IngestRows(data_pb2.IngestRowsRequest(
+            object_model_code="SURVEY_RESPONSE", client_id=client, validate_only=True,
+            rows=[struct({"response_id": "R-99", "customer_id": "C-1", "score": 1,
+                          "channel": "phone", "responded_at": "2026-10-04T00:00:00Z"})]),
+            timeout=10)
+        assert checked.accepted_row_count == 0
+
+        async def batches() -> AsyncIterator[data_pb2.StreamIngestRowsRequest]:
+            for index, score in enumerate([5.0, 6.0, 7.5]):
+                yield data_pb2.StreamIngestRowsRequest(
+                    object_model_code="SURVEY_RESPONSE", client_id=client,
+                    rows=[struct({"response_id": f"S-{index}", "customer_id": "C-2",
+                                  "score": score, "channel": "phone",
+                                  "responded_at": "2026-10-05T10:00:00Z"})])
+
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await stub.StreamIngestRows(batches(), timeout=10)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        status = rpc_status.from_call(error.value)  # type: ignore[arg-type]
+        assert status is not None
+        status.details[0].Unpack(detail)
+        assert [v.field for v in detail.field_violations] == ["batches[2].rows[0].score"]
+
+    model = catalog.object_model("SURVEY_RESPONSE")
+    assert model is not None
+    async with asyncpg.create_pool(migrated_db, min_size=1, max_size=1) as pool:
+        # 11 from the first call, the first two streamed batches; nothing from the refused ones.
+        assert await count_rows(pool, model, client) == 13
+        assert (await store.data_versions(pool, client, ["SURVEY_RESPONSE"]))[0].version == 3
