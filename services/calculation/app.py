@@ -16,6 +16,7 @@ from analytics.calculation.v1 import calculation_pb2, calculation_pb2_grpc
 
 from services.adapters.peers import open_peer, peer_dependency
 from services.adapters.redis_client import open_redis, redis_dependency
+from services.calculation import messages
 from services.calculation.cache import ResultCache
 from services.calculation.calculator import Calculator
 from services.calculation.catalog_view import CatalogView
@@ -49,7 +50,10 @@ async def build(
     data_channel = await open_peer(resources, settings.data_addr, settings.query_deadline_seconds)
     catalog = CatalogView(catalog_channel)
     calculator = Calculator(
-        catalog, DataServiceSource(data_channel), ResultCache(redis, settings.cache_ttl_seconds)
+        catalog,
+        DataServiceSource(data_channel),
+        ResultCache(redis, settings.cache_ttl_seconds),
+        encode=messages.encode_result,
     )
     # Batch jobs and history are not built yet: the generated base answers UNIMPLEMENTED for them.
     servicer = CalculationServicer(calculator, catalog)  # type: ignore[abstract]

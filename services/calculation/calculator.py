@@ -30,12 +30,20 @@ from services.calculation.formula.compiler import (
 )
 from services.calculation.formula.errors import FormulaError
 from services.calculation.formula.queries import aggregate_queries, dimension, value_without_rows
-from services.calculation.formula.values import Evaluation, evaluate
+from services.calculation.formula.values import Evaluation, compile_expression
 from services.calculation.request import CalculationRequest, validate
-from services.calculation.results import ComparisonResult, GroupResult, KpiOutcome, Value
+from services.calculation.results import (
+    CachedResult,
+    ComparisonResult,
+    GroupResult,
+    KpiOutcome,
+    Value,
+)
 from services.errors import DomainError, InvalidArgument
 
 log = logging.getLogger(__name__)
+
+Evaluator = Callable[[Mapping[str, float | None], float], Evaluation]
 
 NULL_DIMENSION = "(none)"
 
@@ -60,11 +68,14 @@ class AggregateSource(Protocol):
 
 @dataclass(frozen=True)
 class BatchOutcome:
-    outcomes: tuple[KpiOutcome, ...]
+    # In the order the KPIs were asked for: computed now, or served from the cache.
+    outcomes: tuple[KpiOutcome | CachedResult, ...]
     errors: tuple[tuple[str, DomainError], ...]
     cache_hits: int
     scan_count: int
     elapsed_seconds: float
+    # Fresh outcomes as encoded for the cache, by KPI code (empty without a cache).
+    encoded: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
 
 
 # -- what one KPI reads, and how the rows come back ---------------------------------------------
@@ -160,24 +171,44 @@ class Calculator:
         catalog: CatalogView,
         source: AggregateSource,
         cache: ResultCache | None,
+        encode: Callable[[KpiOutcome], bytes],
         clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
         self._catalog = catalog
         self._source = source
         self._cache = cache
+        self._encode = encode
         self._clock = clock
+        # Compiled formulas of the current catalog version (catalog KPIs never change within one).
+        self._compiled: dict[str, CompiledKpi] = {}
+        self._evaluators: dict[str, Evaluator] = {}
+        self._compiled_version = ""
+
+    def _compile(self, snapshot: CatalogSnapshot, code: str) -> CompiledKpi:
+        if snapshot.version != self._compiled_version:
+            self._compiled, self._evaluators = {}, {}
+            self._compiled_version = snapshot.version
+        compiled = self._compiled.get(code)
+        if compiled is None:
+            formulas = FormulaCatalog(snapshot.object_models, snapshot.kpis)
+            compiled = self._compiled[code] = compile_kpi(code, formulas)
+            self._evaluators[code] = compile_expression(compiled.value)
+        return compiled
+
+    def _evaluate(self, kpi: CompiledKpi) -> Evaluator:
+        assert kpi.kpi_code is not None, "catalog KPIs are compiled with their code"
+        return self._evaluators[kpi.kpi_code]
 
     async def calculate(self, request: CalculationRequest) -> BatchOutcome:
         started = time.perf_counter()
         validate(request)
         snapshot = await self._catalog.snapshot()
-        formulas = FormulaCatalog(snapshot.object_models, snapshot.kpis)
         errors: list[tuple[str, DomainError]] = []
         compiled: dict[str, CompiledKpi] = {}
         for code in dict.fromkeys(request.kpi_codes):
             try:
                 snapshot.kpi(code)
-                compiled[code] = compile_kpi(code, formulas)
+                compiled[code] = self._compile(snapshot, code)
             except DomainError as error:
                 errors.append((code, error))
 
@@ -197,15 +228,19 @@ class Calculator:
             if self._cache is None or request.bypass_cache
             else await self._cache.get_many(list(keys.values()))
         )
-        outcomes = {code: cached[key] for code, key in keys.items() if key in cached}
+        outcomes: dict[str, KpiOutcome | CachedResult] = {
+            code: CachedResult(code, cached[key]) for code, key in keys.items() if key in cached
+        }
         missing = {code: kpi for code, kpi in compiled.items() if code not in outcomes}
         scans = 0
+        encoded: dict[str, bytes] = {}
         if missing:
             fresh, failed, scans = await self._compute(request, snapshot, missing, versions)
             errors.extend(failed)
             outcomes.update(fresh)
             if self._cache is not None:
-                await self._cache.put_many({keys[code]: fresh[code] for code in fresh})
+                encoded = {code: self._encode(outcome) for code, outcome in fresh.items()}
+                await self._cache.put_many({keys[code]: encoded[code] for code in encoded})
         ordered = tuple(
             outcomes[code] for code in dict.fromkeys(request.kpi_codes) if code in outcomes
         )
@@ -215,6 +250,7 @@ class Calculator:
             len(compiled) - len(missing),
             scans,
             time.perf_counter() - started,
+            encoded,
         )
 
     # -- computing what the cache did not have -----------------------------------------------
@@ -319,8 +355,7 @@ class Calculator:
         return tuple(
             _value(
                 bucket,
-                evaluate(
-                    kpi.value,
+                self._evaluators[kpi.kpi_code or ""](
                     _measure_values(kpi, by_bucket[bucket]),
                     bucket_days(period, bucket, span, zone),
                 ),
@@ -333,7 +368,10 @@ class Calculator:
         for model in kpi.measures:
             found = rows.rows(variant, model)
             models[model] = found[0] if found else None
-        return _value(None, evaluate(kpi.value, _measure_values(kpi, models), _range_days(span)))
+        return _value(
+            None,
+            self._evaluators[kpi.kpi_code or ""](_measure_values(kpi, models), _range_days(span)),
+        )
 
     def _groups(
         self,
@@ -348,7 +386,13 @@ class Calculator:
                 totals[_group_key(row)][model] = row
         span_days = _range_days(request.time_range)
         evaluated = [
-            (key, _value(None, evaluate(kpi.value, _measure_values(kpi, found), span_days)))
+            (
+                key,
+                _value(
+                    None,
+                    self._evaluators[kpi.kpi_code or ""](_measure_values(kpi, found), span_days),
+                ),
+            )
             for key, found in totals.items()
         ]
         # Largest first, groups without a value last; the cap keeps a high-cardinality field
@@ -411,6 +455,7 @@ class Calculator:
             kpi_code=code,
             kpi_name=definition.name,
             unit=definition.unit,
+            target=definition.target,
             time_range=request.time_range,
             period=request.period,
             total=total,

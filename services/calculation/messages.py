@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 
 from analytics.calculation.v1 import calculation_pb2
 from analytics.type.v1 import types_pb2
@@ -11,7 +12,7 @@ from google.protobuf import timestamp_pb2
 from services.aggregates.query import Period, TimeRange
 from services.calculation.formula.values import NoValueReason
 from services.calculation.request import CalculationRequest, Comparison
-from services.calculation.results import KpiOutcome, Value
+from services.calculation.results import CachedResult, KpiOutcome, Value
 from services.errors import InvalidArgument
 
 PERIODS = {
@@ -81,71 +82,101 @@ def request(message: CalculateLike, kpi_codes: list[str]) -> CalculationRequest:
     )
 
 
-def kpi_value(
-    value: Value,
-    outcome: KpiOutcome,
-    dimensions: dict[str, str] | None = None,
-    range_start: datetime.datetime | None = None,
-) -> types_pb2.KpiValue:
-    """A value of `outcome`; a total (no bucket) is stamped with the start of its range."""
-    message = types_pb2.KpiValue(
-        kpi_code=outcome.kpi_code,
-        period=PERIODS_BACK[outcome.period],
-        computed_at=timestamp(outcome.computed_at),
-        dimensions=dimensions or {},
-    )
-    if value.value is not None:
-        message.value = value.value
-    if value.no_value is not None:
-        message.no_value_reason = NO_VALUES[value.no_value]
-    bucket = value.bucket_start or range_start or outcome.time_range.start
-    message.bucket_start.CopyFrom(timestamp(bucket))
-    if outcome.watermark is not None:
-        message.watermark.CopyFrom(timestamp(outcome.watermark))
-    return message
+class _Stamper:
+    """Builds the KpiValues of one outcome. Everything but the bucket and the value is the same
+    for all of them, so it is set once on a template and copied (a dashboard has thousands)."""
+
+    def __init__(self, outcome: KpiOutcome) -> None:
+        self.outcome = outcome
+        self.template = types_pb2.KpiValue(
+            kpi_code=outcome.kpi_code,
+            period=PERIODS_BACK[outcome.period],
+            computed_at=timestamp(outcome.computed_at),
+        )
+        if outcome.watermark is not None:
+            self.template.watermark.CopyFrom(timestamp(outcome.watermark))
+
+    def value(
+        self,
+        value: Value,
+        dimensions: dict[str, str] | None = None,
+        range_start: datetime.datetime | None = None,
+    ) -> types_pb2.KpiValue:
+        """A total (no bucket) is stamped with the start of its range."""
+        message = types_pb2.KpiValue()
+        message.CopyFrom(self.template)
+        if dimensions:
+            message.dimensions.update(dimensions)
+        if value.value is not None:
+            message.value = value.value
+        if value.no_value is not None:
+            message.no_value_reason = NO_VALUES[value.no_value]
+        bucket = value.bucket_start or range_start or self.outcome.time_range.start
+        seconds = bucket.timestamp()
+        message.bucket_start.seconds = int(seconds // 1)
+        message.bucket_start.nanos = bucket.microsecond * 1000
+        return message
 
 
-def kpi_result(outcome: KpiOutcome, target: float | None) -> calculation_pb2.KpiResult:
+def kpi_result(outcome: KpiOutcome) -> calculation_pb2.KpiResult:
+    stamp = _Stamper(outcome)
     result = calculation_pb2.KpiResult(
         kpi_code=outcome.kpi_code,
         kpi_name=outcome.kpi_name,
         unit=outcome.unit,
         time_range=time_range_message(outcome.time_range),
         period=PERIODS_BACK[outcome.period],
-        total=kpi_value(outcome.total, outcome),
-        series=[kpi_value(v, outcome) for v in outcome.series],
+        total=stamp.value(outcome.total),
+        series=[stamp.value(v) for v in outcome.series],
         groups=[
             calculation_pb2.KpiGroup(
                 dimensions=group.dimensions,
-                total=kpi_value(group.total, outcome, group.dimensions),
-                series=[kpi_value(v, outcome, group.dimensions) for v in group.series],
+                total=stamp.value(group.total, group.dimensions),
+                series=[stamp.value(v, group.dimensions) for v in group.series],
             )
             for group in outcome.groups
         ],
         truncated_groups=outcome.truncated_groups,
-        from_cache=outcome.from_cache,
         data_version=outcome.data_version,
     )
     if outcome.current is not None:
-        result.current.CopyFrom(kpi_value(outcome.current, outcome))
+        result.current.CopyFrom(stamp.value(outcome.current))
     if outcome.watermark is not None:
         result.watermark.CopyFrom(timestamp(outcome.watermark))
-    if target is not None:
-        result.target = target
+    if outcome.target is not None:
+        result.target = outcome.target
     if outcome.comparison is not None:
         compared = outcome.comparison
         result.comparison.CopyFrom(
             calculation_pb2.KpiComparison(
                 mode=COMPARISONS_BACK[compared.mode],
                 previous_time_range=time_range_message(compared.time_range),
-                previous_total=kpi_value(
-                    compared.total, outcome, range_start=compared.time_range.start
-                ),
-                previous_series=[kpi_value(v, outcome) for v in compared.series],
+                previous_total=stamp.value(compared.total, range_start=compared.time_range.start),
+                previous_series=[stamp.value(v) for v in compared.series],
             )
         )
         if compared.absolute_change is not None:
             result.comparison.absolute_change = compared.absolute_change
         if compared.percent_change is not None:
             result.comparison.percent_change = compared.percent_change
+    return result
+
+
+def encode_result(outcome: KpiOutcome) -> bytes:
+    """How the calculator stores a result in the cache: the wire form itself."""
+    return kpi_result(outcome).SerializeToString()
+
+
+def result_of(
+    item: KpiOutcome | CachedResult, encoded: Mapping[str, bytes]
+) -> calculation_pb2.KpiResult:
+    """The wire form of a result; parsing what was encoded for the cache (in C) is much faster
+    than building the values again."""
+    if isinstance(item, KpiOutcome):
+        payload = encoded.get(item.kpi_code)
+        return (
+            kpi_result(item) if payload is None else calculation_pb2.KpiResult.FromString(payload)
+        )
+    result = calculation_pb2.KpiResult.FromString(item.payload)
+    result.from_cache = True
     return result

@@ -37,10 +37,19 @@ class ComparisonResult:
 
 
 @dataclass(frozen=True)
+class CachedResult:
+    """A result served from the cache, still encoded as the encoder stored it."""
+
+    kpi_code: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
 class KpiOutcome:
     kpi_code: str
     kpi_name: str
     unit: str
+    target: float | None
     time_range: TimeRange
     period: Period
     total: Value
@@ -54,4 +63,3 @@ class KpiOutcome:
     watermark: datetime.datetime | None
     # Data versions of the object models read, e.g. "ORDER:42,SHIPMENT:17".
     data_version: str
-    from_cache: bool = False

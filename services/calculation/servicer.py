@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from analytics.calculation.v1 import calculation_pb2, calculation_pb2_grpc
+from analytics.type.v1 import types_pb2
 from google.protobuf import duration_pb2
 
 from services.calculation import export, messages
 from services.calculation.calculator import BatchOutcome, Calculator
 from services.calculation.catalog_view import CatalogView
+from services.calculation.formula.compiler import FormulaCatalog, compile_formula
+from services.calculation.formula.errors import Diagnostic, FormulaError
 from services.calculation.request import CalculationRequest
+from services.calculation.results import KpiOutcome
 from services.errors import InvalidArgument
 from services.runtime.status import domain_error_status
 
@@ -36,6 +41,17 @@ def _stats(batch: BatchOutcome) -> calculation_pb2.CalculationStats:
     )
 
 
+def _diagnostic(diagnostic: Diagnostic) -> types_pb2.FormulaDiagnostic:
+    end_column = diagnostic.column + max(len(diagnostic.text), 1)
+    return types_pb2.FormulaDiagnostic(
+        severity=types_pb2.DIAGNOSTIC_SEVERITY_ERROR,
+        message=str(diagnostic),
+        start=types_pb2.SourcePosition(line=diagnostic.line, column=diagnostic.column),
+        end=types_pb2.SourcePosition(line=diagnostic.line, column=end_column),
+        found=diagnostic.text,
+    )
+
+
 class CalculationServicer(calculation_pb2_grpc.CalculationServiceServicer):
     def __init__(self, calculator: Calculator, catalog: CatalogView) -> None:
         self._calculator = calculator
@@ -43,12 +59,7 @@ class CalculationServicer(calculation_pb2_grpc.CalculationServiceServicer):
 
     async def _results(self, request: CalculationRequest) -> tuple[BatchOutcome, list[Any]]:
         batch = await self._calculator.calculate(request)
-        snapshot = await self._catalog.snapshot()
-        results = [
-            messages.kpi_result(outcome, snapshot.kpis[outcome.kpi_code].target)
-            for outcome in batch.outcomes
-        ]
-        return batch, results
+        return batch, [messages.result_of(item, batch.encoded) for item in batch.outcomes]
 
     async def Calculate(
         self, request: calculation_pb2.CalculateRequest, context: Context
@@ -79,6 +90,27 @@ class CalculationServicer(calculation_pb2_grpc.CalculationServiceServicer):
             dashboard_id=request.dashboard_id,
         )
 
+    async def ValidateFormula(
+        self, request: calculation_pb2.ValidateFormulaRequest, context: Context
+    ) -> calculation_pb2.ValidateFormulaResponse:
+        """A formula with problems is a valid request: the answer lists where and what."""
+        if not request.formula.strip():
+            raise InvalidArgument.for_field("formula", "is required")
+        snapshot = await self._catalog.snapshot()
+        catalog = FormulaCatalog(snapshot.object_models, snapshot.kpis)
+        try:
+            compiled = compile_formula(request.formula, catalog, request.kpi_code or None)
+        except FormulaError as error:
+            return calculation_pb2.ValidateFormulaResponse(
+                valid=False, diagnostics=[_diagnostic(d) for d in error.diagnostics]
+            )
+        return calculation_pb2.ValidateFormulaResponse(
+            valid=True,
+            normalized_formula=compiled.formula,
+            object_model_codes=list(compiled.object_model_codes),
+            referenced_kpi_codes=sorted(compiled.referenced_kpi_codes),
+        )
+
     async def ExportCalculation(
         self, request: calculation_pb2.ExportCalculationRequest, context: Context
     ) -> calculation_pb2.ExportCalculationResponse:
@@ -89,10 +121,13 @@ class CalculationServicer(calculation_pb2_grpc.CalculationServiceServicer):
         if request.format not in renderers:
             raise InvalidArgument.for_field("format", "choose CSV or XLSX")
         render, content_type, extension = renderers[request.format]
-        batch = await self._calculator.calculate(
-            messages.request(request, list(request.kpi_codes))
+        # Exports render values, so they are computed rather than taken encoded from the cache.
+        wanted = dataclasses.replace(
+            messages.request(request, list(request.kpi_codes)), bypass_cache=True
         )
-        content, rows = await asyncio.to_thread(render, batch.outcomes)
+        batch = await self._calculator.calculate(wanted)
+        outcomes = [item for item in batch.outcomes if isinstance(item, KpiOutcome)]
+        content, rows = await asyncio.to_thread(render, outcomes)
         return calculation_pb2.ExportCalculationResponse(
             content=content,
             content_type=content_type,

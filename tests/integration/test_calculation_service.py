@@ -186,3 +186,21 @@ async def test_exports(kitchen: Kitchen, export_format: int) -> None:
     assert rows[0][0] == "kpi_code"
     assert {row[0] for row in rows[1:]} == {"SCOR_POF", "FIN_DSO"}
     assert reply.row_count == len(rows) - 1
+
+
+async def test_validate_formula_points_at_the_unknown_field(kitchen: Kitchen) -> None:
+    bad = await kitchen.stub.ValidateFormula(
+        calculation_pb2.ValidateFormulaRequest(
+            formula="count(ORDER where delivery_at <= promised_at) / count(ORDER)"
+        )
+    )
+    assert not bad.valid
+    diagnostic = bad.diagnostics[0]
+    assert "delivery_at" in diagnostic.message and diagnostic.found == "delivery_at"
+    assert (diagnostic.start.line, diagnostic.start.column) == (1, 19)
+
+    good = await kitchen.stub.ValidateFormula(
+        calculation_pb2.ValidateFormulaRequest(formula="sum(ORDER.order_value) / count(ORDER)")
+    )
+    assert good.valid and list(good.object_model_codes) == ["ORDER"]
+    assert good.normalized_formula

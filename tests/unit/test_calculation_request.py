@@ -9,10 +9,16 @@ import openpyxl
 import pytest
 
 from services.aggregates.query import Period, TimeRange
-from services.calculation import cache, export
+from services.calculation import cache, export, messages
 from services.calculation.formula.values import NoValueReason
 from services.calculation.request import CalculationRequest, Comparison, validate
-from services.calculation.results import ComparisonResult, GroupResult, KpiOutcome, Value
+from services.calculation.results import (
+    CachedResult,
+    ComparisonResult,
+    GroupResult,
+    KpiOutcome,
+    Value,
+)
 from services.errors import InvalidArgument, ResourceExhausted
 
 UTC = datetime.UTC
@@ -75,7 +81,7 @@ def outcome() -> KpiOutcome:
     day = datetime.timedelta(days=1)
     series = (Value(START, 91.5), Value(START + day, None, NoValueReason.DIVISION_BY_ZERO))
     return KpiOutcome(
-        kpi_code="SCOR_POF", kpi_name="Perfect Order Fulfillment", unit="%",
+        kpi_code="SCOR_POF", kpi_name="Perfect Order Fulfillment", unit="%", target=95.0,
         time_range=TimeRange(START, START + 2 * day), period=Period.DAY,
         total=Value(None, 91.5), current=series[-1], series=series,
         groups=(GroupResult({"region": "EU"}, Value(None, 90.0), (Value(START, 90.0),)),),
@@ -87,11 +93,15 @@ def outcome() -> KpiOutcome:
     )
 
 
-def test_cache_codec_round_trips() -> None:
+def test_cached_results_are_the_wire_form_marked_as_cached() -> None:
     original = outcome()
-    decoded = cache.decode(cache.encode(original))
-    assert decoded.from_cache
-    assert decoded == KpiOutcome(**{**original.__dict__, "from_cache": True})
+    served = messages.result_of(CachedResult("SCOR_POF", messages.encode_result(original)), {})
+    assert served.from_cache
+    assert served.total.value == 91.5 and served.comparison.absolute_change == 3.5
+    fresh = messages.result_of(original, {})
+    assert not fresh.from_cache
+    fresh.from_cache = True
+    assert fresh == served
 
 
 def test_csv_and_xlsx_carry_every_value() -> None:

@@ -1,0 +1,199 @@
+"""On-demand calculation at scale, on demo data (10M rows over a year by default).
+
+    python bench/calculation.py [--rows 10000000] [--days 365] [--data-dir DIR] [--runs 20]
+
+Starts its own stack (`analytics-engine up --detach --ports auto`) in a temporary data dir, or
+uses the running one in --data-dir (then demo data is loaded only if that client has none).
+Loads the demo data with the production loader, then measures, calling the calculation service
+over gRPC:
+- a 100-KPI dashboard over the last 24 h per minute, cold (cache bypassed) and cached;
+- one KPI over one year per day (a KPI the minute rollups answer and one that needs raw rows).
+Prints medians and p95s. Targets (issue 3): dashboard cold p95 <= 300 ms, cached p95 <= 20 ms;
+one KPI over a year p95 <= 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import grpc
+from analytics.calculation.v1 import calculation_pb2, calculation_pb2_grpc
+from analytics.type.v1 import types_pb2
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from demo_load import rows_per_day_for  # noqa: E402
+
+from analytics_engine import state as stack_state  # noqa: E402
+from services.catalog.catalog_files import load_catalog_files  # noqa: E402
+from services.demo.loader import load_demo_data  # noqa: E402
+
+UTC = datetime.UTC
+CLIENT = "bench-co"
+END = datetime.datetime(2026, 10, 1, tzinfo=UTC)
+ROLLUP_KPI = "SALES_DEALS_WON"  # counts over dimension fields: answered from minute rollups
+RAW_KPI = "SCOR_POF"  # compares two timestamps per row: needs the raw rows
+
+
+@contextlib.contextmanager
+def stack(data_dir: str | None) -> Iterator[stack_state.StackState]:
+    def cli(*args: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "analytics_engine.cli", *args],
+            cwd=ROOT,
+            check=True,
+            timeout=600,
+            stdout=subprocess.DEVNULL,
+        )
+
+    if data_dir is not None:
+        record = stack_state.read(Path(data_dir) / "run" / "stack.json")
+        if record is None:
+            sys.exit(f"no running stack in {data_dir}")
+        yield record
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        cli("up", "--detach", "--ports", "auto", "--data-dir", tmp)
+        try:
+            record = stack_state.read(Path(tmp) / "run" / "stack.json")
+            assert record is not None
+            yield record
+        finally:
+            cli("down", "--data-dir", tmp)
+
+
+async def ensure_demo_data(dsn: str, rows: int, days: int) -> None:
+    catalog = load_catalog_files()
+    models = {model.code: model for model in catalog.object_models}
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    try:
+        existing = await pool.fetchval(
+            "SELECT coalesce(sum(version), 0) FROM analytics.data_versions WHERE client_id = $1",
+            CLIENT,
+        )
+        if existing:
+            print(f"demo data for {CLIENT} already loaded")
+            return
+        per_day = rows_per_day_for(list(models.values()), rows, days)
+        started = time.perf_counter()
+        summary = await load_demo_data(
+            pool, models, CLIENT, END - datetime.timedelta(days=days), END, per_day, seed=7
+        )
+        elapsed = time.perf_counter() - started
+        print(
+            f"loaded {summary.total_rows:,} demo rows in {elapsed:.1f} s "
+            f"({summary.total_rows / elapsed:,.0f} rows/s)"
+        )
+    finally:
+        await pool.close()
+
+
+def span(start: datetime.datetime, end: datetime.datetime) -> types_pb2.TimeRange:
+    message = types_pb2.TimeRange()
+    message.start.FromDatetime(start)
+    message.end.FromDatetime(end)
+    return message
+
+
+async def timed(call: Callable[[], Awaitable[object]], runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def report(name: str, samples: list[float], target_p95: float) -> None:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    verdict = "OK" if p95 <= target_p95 else "OVER"
+    print(
+        f"  {name:<44} median {statistics.median(samples):8.1f} ms  p95 {p95:8.1f} ms  "
+        f"(target p95 <= {target_p95:.0f}): {verdict}"
+    )
+
+
+async def measure(address: str, runs: int) -> None:
+    codes = [kpi.code for kpi in load_catalog_files().kpis][:100]
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = calculation_pb2_grpc.CalculationServiceStub(channel)
+
+        def dashboard(bypass: bool) -> Awaitable[object]:
+            return stub.CalculateDashboard(
+                calculation_pb2.CalculateDashboardRequest(
+                    kpi_codes=codes,
+                    client_id=CLIENT,
+                    time_range=span(END - datetime.timedelta(hours=24), END),
+                    period=types_pb2.PERIOD_MINUTE,
+                    bypass_cache=bypass,
+                ),
+                timeout=60,
+            )
+
+        def one_year(code: str) -> Awaitable[object]:
+            return stub.Calculate(
+                calculation_pb2.CalculateRequest(
+                    kpi_code=code,
+                    client_id=CLIENT,
+                    time_range=span(END - datetime.timedelta(days=365), END),
+                    period=types_pb2.PERIOD_DAY,
+                    bypass_cache=True,
+                ),
+                timeout=60,
+            )
+
+        await dashboard(True)  # warm connections and plans
+        print(f"calculation over {CLIENT}'s demo data, {runs} runs each")
+        report(
+            f"dashboard {len(codes)} KPIs, 24 h per minute, cold",
+            await timed(lambda: dashboard(True), runs),
+            300,
+        )
+        await dashboard(False)
+        report(
+            f"dashboard {len(codes)} KPIs, 24 h per minute, cached",
+            await timed(lambda: dashboard(False), runs),
+            20,
+        )
+        report(
+            f"{ROLLUP_KPI} over a year per day (rollups)",
+            await timed(lambda: one_year(ROLLUP_KPI), runs),
+            300,
+        )
+        report(
+            f"{RAW_KPI} over a year per day (raw rows)",
+            await timed(lambda: one_year(RAW_KPI), runs),
+            300,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--data-dir")
+    args = parser.parse_args()
+    with stack(args.data_dir) as record:
+        asyncio.run(ensure_demo_data(record.database_url, args.rows, args.days))
+        calculation = record.process("calculation")
+        assert calculation is not None
+        asyncio.run(measure(calculation.address, args.runs))
+
+
+if __name__ == "__main__":
+    main()
