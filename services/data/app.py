@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import pathlib
 
 from analytics.data.v1 import data_pb2, data_pb2_grpc
@@ -21,6 +22,7 @@ from services.adapters.redis_client import open_redis, redis_dependency
 from services.catalog.catalog_files import DEFAULT_DATA_DIR, load_catalog_files
 from services.data.ingest_servicer import IngestServicer
 from services.data.internal_servicer import DataInternalServicer
+from services.demo.rpc import generate_demo_rows
 from services.runtime.server import ServiceWiring
 from services.runtime.settings import ServiceSettings, env
 
@@ -43,8 +45,11 @@ async def build(settings: DataSettings, resources: contextlib.AsyncExitStack) ->
     ingest = IngestServicer(pool, object_models)
     # The generated stub declares every RPC abstract; the ones this servicer leaves to the base
     # class answer UNIMPLEMENTED (the runtime maps the base's NotImplementedError).
-    # GenerateDemoRows answers UNIMPLEMENTED until a demo generator is passed here.
-    internal = DataInternalServicer(pool, object_models)  # type: ignore[abstract]
+    internal = DataInternalServicer(  # type: ignore[abstract]
+        pool,
+        object_models,
+        demo_generator=functools.partial(generate_demo_rows, pool, object_models),
+    )
     return ServiceWiring(
         registrations=[
             lambda server: data_pb2_grpc.add_DataServiceServicer_to_server(ingest, server),
