@@ -574,6 +574,31 @@ async def data_versions(
     return [found[code] for code in sorted(found)]
 
 
+async def delete_client_rows(
+    pool: asyncpg.Pool, client_id: str, model: ObjectModel, *, statement_seconds: float = 3600.0
+) -> int:
+    """Removes every row of `client_id` in `model`, with its rollup, in one transaction under the
+    writers' lock, and bumps the data version so no cached answer outlives the rows. Returns how
+    many raw rows were deleted."""
+    _require_client(client_id)
+    async with pool.acquire() as connection, connection.transaction():
+        await _lock_writers(connection, client_id, model)
+        # Millions of rows take longer than a pool's default statement timeout.
+        status = await connection.execute(
+            f"DELETE FROM {raw_table(model)} WHERE client_id = $1",
+            client_id,
+            timeout=statement_seconds,
+        )
+        await connection.execute(
+            f"DELETE FROM {rollup_table(model)} WHERE client_id = $1",
+            client_id,
+            timeout=statement_seconds,
+        )
+        # NULL keeps the watermark: deleting rows does not make data newer.
+        await connection.fetchrow(_BUMP_VERSION, client_id, model.code, None)
+    return int(status.split()[-1])
+
+
 async def _record_change(
     connection: _Connection,
     client_id: str,

@@ -24,6 +24,7 @@ from services.demo.scope import with_referenced_models
 logger = logging.getLogger(__name__)
 
 
+
 @dataclasses.dataclass(frozen=True)
 class Progress:
     """Where a load stands: sent after every batch and when a model is finished."""
@@ -91,7 +92,7 @@ async def load_demo_data(
     started = time.perf_counter()
     if replace_existing:
         for model in ordered:
-            await _delete_client_rows(pool, client_id, model)
+            await store.delete_client_rows(pool, client_id, model)
     loads: list[tuple[str, int, float]] = []
     total = 0
     while (first := await source.next()) is not None:
@@ -160,15 +161,3 @@ class _BatchSource:
 
     def push_back(self, batch: RowBatch) -> None:
         self._held = batch
-
-
-async def _delete_client_rows(pool: asyncpg.Pool, client_id: str, model: ObjectModel) -> None:
-    """Removes the client's rows of `model` and their rollup in one transaction. The next load
-    bumps the data version, so cached answers over the old rows are invalidated then."""
-    async with pool.acquire() as connection, connection.transaction():
-        await connection.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{client_id}/{model.code}")
-        await connection.execute(
-            f"DELETE FROM {store.raw_table(model)} WHERE client_id = $1", client_id)
-        await connection.execute(
-            f"DELETE FROM {store.rollup_table(model)} WHERE client_id = $1", client_id)
