@@ -105,6 +105,11 @@ def render(
     return text
 
 
+# Unary methods that may run for minutes (loading millions of demo rows): like streams, they get
+# no route timeout; the caller's deadline (grpc-timeout) and the service's own limits bound them.
+LONG_RUNNING_METHODS = frozenset({"/analytics.config.v1.DemoDataService/GenerateDemoData"})
+
+
 def _context(topology: Topology, services: Sequence[descriptor.Service]) -> dict[str, Any]:
     cluster_names = {u.name for u in topology.upstreams}
     public = [s for s in services if s.public]
@@ -117,7 +122,7 @@ def _context(topology: Topology, services: Sequence[descriptor.Service]) -> dict
         streaming_routes.extend(
             {"path": m.path, "cluster": owner.name, "kind": _stream_kind(m)}
             for m in service.methods
-            if m.streaming
+            if m.streaming or m.path in LONG_RUNNING_METHODS
         )
     prefix_routes = [
         {"prefix": prefix, "cluster": component.name}
@@ -148,6 +153,8 @@ def _context(topology: Topology, services: Sequence[descriptor.Service]) -> dict
 
 
 def _stream_kind(method: descriptor.Method) -> str:
+    if not method.streaming:
+        return "long-running unary"
     if method.client_streaming and method.server_streaming:
         return "bidirectional streaming"
     return "server streaming" if method.server_streaming else "client streaming"
