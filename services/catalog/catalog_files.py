@@ -16,6 +16,8 @@ from collections.abc import Mapping
 
 import yaml
 
+from services.calculation.formula.errors import FormulaError
+from services.calculation.formula.validation import CheckedFormula, check_formula
 from services.catalog import sample_series
 from services.catalog.domain import (
     Cardinality,
@@ -43,7 +45,6 @@ from services.catalog.file_items import (
     parse_enum,
     sample_value,
 )
-from services.catalog.formula_references import FormulaReferences, find_references
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ class _CatalogReader:
         self.data_dir = data_dir
         self.problems = Problems()
         self.digest = hashlib.sha256()
-        self.references: dict[str, FormulaReferences] = {}
+        # Formulas that parsed and validated, by KPI code.
+        self.references: dict[str, CheckedFormula] = {}
 
     def read(self) -> Catalog:
         root_data = self._load(CATALOG_FILE)
@@ -388,10 +390,11 @@ class _CatalogReader:
         thresholds = self._thresholds(item, direction, target)
         formula = " ".join(item.text("formula").split())
         if formula:
-            references = find_references(formula, models, kpi_codes)
-            self.references[code] = references
-            for error in references.errors:
-                self.problems.add(item.where, f"formula {error}")
+            try:
+                self.references[code] = check_formula(formula, models, kpi_codes)
+            except FormulaError as error:
+                for diagnostic in error.diagnostics:
+                    self.problems.add(item.where, f"formula {diagnostic}")
         return KpiDefinition(code, item.text("name"), item.text("description"), owner,
                              module_code, item.text("unit"), direction, target, thresholds,
                              required, formula, components, tags, version)
@@ -454,7 +457,7 @@ class _CatalogReader:
         by_code = {kpi.code: kpi for kpi in kpis}
         for (item, _), kpi in zip(items, kpis, strict=True):
             references = self.references.get(kpi.code)
-            if references is None or references.errors:
+            if references is None:
                 continue
             read = set(references.object_model_codes)
             for referenced in references.kpi_codes:

@@ -236,9 +236,10 @@ def test_formula_with_unknown_field_and_value(tmp_path: pathlib.Path) -> None:
 
     problems = problems_after(tmp_path, "kpis/scor.yaml", mutate)
     assert problems == [
-        "kpis/scor.yaml: KPI SCOR_OTD: formula column 50: ORDER has no field 'delivered_on'",
-        "kpis/scor.yaml: KPI SCOR_OTD: formula column 108: 'shipped_late' is not an allowed "
-        "value of status (open, allocated, shipped, delivered, cancelled)",
+        "kpis/scor.yaml: KPI SCOR_OTD: formula line 1, column 50: unknown field 'delivered_on' "
+        "of ORDER (did you mean 'delivered_at'?)",
+        "kpis/scor.yaml: KPI SCOR_OTD: formula line 1, column 108: 'shipped_late' is not an "
+        "allowed value of status (open, allocated, shipped, delivered, cancelled)",
     ]
 
 
