@@ -455,6 +455,7 @@ class Calculator:
             kpi_code=code,
             kpi_name=definition.name,
             unit=definition.unit,
+            direction=definition.direction,
             target=definition.target,
             time_range=request.time_range,
             period=request.period,

@@ -13,6 +13,7 @@ from services.aggregates.query import Period, TimeRange
 from services.calculation.formula.values import NoValueReason
 from services.calculation.request import CalculationRequest, Comparison
 from services.calculation.results import CachedResult, KpiOutcome, Value
+from services.catalog import messages as catalog_messages
 from services.errors import InvalidArgument
 
 PERIODS = {
@@ -124,6 +125,7 @@ def kpi_result(outcome: KpiOutcome) -> calculation_pb2.KpiResult:
         kpi_code=outcome.kpi_code,
         kpi_name=outcome.kpi_name,
         unit=outcome.unit,
+        direction=catalog_messages.direction(outcome.direction),
         time_range=time_range_message(outcome.time_range),
         period=PERIODS_BACK[outcome.period],
         total=stamp.value(outcome.total),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from services.aggregates.query import Period, TimeRange
 from services.calculation.formula.values import NoValueReason
 from services.calculation.request import Comparison
+from services.catalog.domain import Direction
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class KpiOutcome:
     kpi_code: str
     kpi_name: str
     unit: str
+    direction: Direction
     target: float | None
     time_range: TimeRange
     period: Period

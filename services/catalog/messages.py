@@ -65,6 +65,10 @@ def module(item: domain.Module) -> catalog_pb2.Module:
     )
 
 
+def direction(value: domain.Direction) -> types_pb2.Direction.ValueType:
+    return _DIRECTIONS[value]
+
+
 def object_model(model: domain.ObjectModel) -> catalog_pb2.ObjectModel:
     return catalog_pb2.ObjectModel(
         code=model.code,

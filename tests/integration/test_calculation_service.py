@@ -87,6 +87,7 @@ async def test_values_carry_bucket_computed_time_and_watermark(kitchen: Kitchen)
     assert first.computed_at.seconds > 0 and first.watermark.seconds > 0
     assert result.current == result.series[-1]
     assert result.data_version.startswith("ORDER:")
+    assert result.direction == types_pb2.DIRECTION_HIGHER_IS_BETTER and result.target == 95
 
 
 async def test_cache_serves_repeats_and_never_outlives_new_data(kitchen: Kitchen) -> None:

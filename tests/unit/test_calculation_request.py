@@ -19,6 +19,7 @@ from services.calculation.results import (
     KpiOutcome,
     Value,
 )
+from services.catalog.domain import Direction
 from services.errors import InvalidArgument, ResourceExhausted
 
 UTC = datetime.UTC
@@ -46,24 +47,36 @@ def test_every_problem_is_reported() -> None:
     with pytest.raises(InvalidArgument) as error:
         validate(make(kpi_codes=(), client_id=" ", time_zone="Mars/Base", max_groups=0))
     assert {v.field for v in error.value.violations} == {
-        "kpi_codes", "client_id", "time_zone", "max_groups"
+        "kpi_codes",
+        "client_id",
+        "time_zone",
+        "max_groups",
     }
 
 
 def test_minutes_over_years_are_refused_with_the_limit() -> None:
     with pytest.raises(ResourceExhausted) as error:
-        validate(make(period=Period.MINUTE,
-                      time_range=TimeRange(START, START + datetime.timedelta(days=730))))
+        validate(
+            make(
+                period=Period.MINUTE,
+                time_range=TimeRange(START, START + datetime.timedelta(days=730)),
+            )
+        )
     assert "at most" in error.value.message and "minute" in error.value.message
-    validate(make(period=Period.MINUTE,
-                  time_range=TimeRange(START, START + datetime.timedelta(days=1))))
+    validate(
+        make(period=Period.MINUTE, time_range=TimeRange(START, START + datetime.timedelta(days=1)))
+    )
 
 
 def test_comparison_ranges() -> None:
     request = make(comparison=Comparison.PREVIOUS_PERIOD)
     assert request.comparison_range() == TimeRange(START - datetime.timedelta(days=7), START)
-    leap = make(comparison=Comparison.PREVIOUS_YEAR, time_range=TimeRange(
-        datetime.datetime(2028, 2, 29, tzinfo=UTC), datetime.datetime(2028, 3, 1, tzinfo=UTC)))
+    leap = make(
+        comparison=Comparison.PREVIOUS_YEAR,
+        time_range=TimeRange(
+            datetime.datetime(2028, 2, 29, tzinfo=UTC), datetime.datetime(2028, 3, 1, tzinfo=UTC)
+        ),
+    )
     previous = leap.comparison_range()
     assert previous is not None and previous.start == datetime.datetime(2027, 2, 28, tzinfo=UTC)
 
@@ -81,15 +94,29 @@ def outcome() -> KpiOutcome:
     day = datetime.timedelta(days=1)
     series = (Value(START, 91.5), Value(START + day, None, NoValueReason.DIVISION_BY_ZERO))
     return KpiOutcome(
-        kpi_code="SCOR_POF", kpi_name="Perfect Order Fulfillment", unit="%", target=95.0,
-        time_range=TimeRange(START, START + 2 * day), period=Period.DAY,
-        total=Value(None, 91.5), current=series[-1], series=series,
+        kpi_code="SCOR_POF",
+        kpi_name="Perfect Order Fulfillment",
+        unit="%",
+        direction=Direction.HIGHER_IS_BETTER,
+        target=95.0,
+        time_range=TimeRange(START, START + 2 * day),
+        period=Period.DAY,
+        total=Value(None, 91.5),
+        current=series[-1],
+        series=series,
         groups=(GroupResult({"region": "EU"}, Value(None, 90.0), (Value(START, 90.0),)),),
         truncated_groups=False,
-        comparison=ComparisonResult(Comparison.PREVIOUS_PERIOD,
-                                    TimeRange(START - 2 * day, START), Value(None, 88.0), (),
-                                    3.5, 3.977),
-        computed_at=START + 3 * day, watermark=START + day, data_version="ORDER:4",
+        comparison=ComparisonResult(
+            Comparison.PREVIOUS_PERIOD,
+            TimeRange(START - 2 * day, START),
+            Value(None, 88.0),
+            (),
+            3.5,
+            3.977,
+        ),
+        computed_at=START + 3 * day,
+        watermark=START + day,
+        data_version="ORDER:4",
     )
 
 
