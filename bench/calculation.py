@@ -16,14 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
@@ -36,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from demo_load import rows_per_day_for  # noqa: E402
+from harness import stack  # noqa: E402
 
-from analytics_engine import state as stack_state  # noqa: E402
 from services.catalog.catalog_files import load_catalog_files  # noqa: E402
 from services.demo.loader import load_demo_data  # noqa: E402
 
@@ -46,33 +43,6 @@ CLIENT = "bench-co"
 END = datetime.datetime(2026, 10, 1, tzinfo=UTC)
 ROLLUP_KPI = "SALES_DEALS_WON"  # counts over dimension fields: answered from minute rollups
 RAW_KPI = "SCOR_POF"  # compares two timestamps per row: needs the raw rows
-
-
-@contextlib.contextmanager
-def stack(data_dir: str | None) -> Iterator[stack_state.StackState]:
-    def cli(*args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "analytics_engine.cli", *args],
-            cwd=ROOT,
-            check=True,
-            timeout=600,
-            stdout=subprocess.DEVNULL,
-        )
-
-    if data_dir is not None:
-        record = stack_state.read(Path(data_dir) / "run" / "stack.json")
-        if record is None:
-            sys.exit(f"no running stack in {data_dir}")
-        yield record
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        cli("up", "--detach", "--ports", "auto", "--data-dir", tmp)
-        try:
-            record = stack_state.read(Path(tmp) / "run" / "stack.json")
-            assert record is not None
-            yield record
-        finally:
-            cli("down", "--data-dir", tmp)
 
 
 async def ensure_demo_data(dsn: str, rows: int, days: int) -> None:

@@ -14,13 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
 import datetime
-import os
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -28,9 +24,9 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness import database  # noqa: E402
+
 from analytics_engine.demo import ProgressPrinter  # noqa: E402
-from analytics_engine.embedded.postgres import EmbeddedPostgres  # noqa: E402
-from analytics_engine.migrations import apply_migrations  # noqa: E402
 from services.catalog.catalog_files import load_catalog_files  # noqa: E402
 from services.catalog.domain import ObjectModel  # noqa: E402
 from services.demo.generator import generate  # noqa: E402
@@ -42,27 +38,12 @@ PILOT_ROWS_PER_DAY = 200
 SEED = 7
 
 
-@contextlib.asynccontextmanager
-async def database() -> AsyncIterator[str]:
-    external = os.environ.get("DATABASE_URL")
-    if external:
-        await apply_migrations(external)
-        yield external
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedPostgres.start(Path(tmp) / "data")
-        try:
-            await apply_migrations(server.url)
-            yield server.url
-        finally:
-            server.stop()
-
-
 def rows_per_day_for(models: list[ObjectModel], rows: int, days: int) -> int:
     """Orders per day that make about `rows` rows over `days` days (from a pilot run)."""
     start = END - datetime.timedelta(days=days)
-    pilot = sum(len(batch.rows) for batch in generate(models, "pilot", start, END,
-                                                      PILOT_ROWS_PER_DAY, SEED))
+    pilot = sum(
+        len(batch.rows) for batch in generate(models, "pilot", start, END, PILOT_ROWS_PER_DAY, SEED)
+    )
     return max(1, round(PILOT_ROWS_PER_DAY * rows / pilot))
 
 
@@ -73,28 +54,44 @@ def generate_only(models: list[ObjectModel], start: datetime.datetime, rows_per_
         counts[batch.object_model_code] += len(batch.rows)
     elapsed = time.perf_counter() - started
     total = sum(counts.values())
-    print(f"generated {total:,} rows in {elapsed:.1f} s: {total / elapsed:,.0f} rows/s "
-          "(generator alone)")
+    print(
+        f"generated {total:,} rows in {elapsed:.1f} s: {total / elapsed:,.0f} rows/s "
+        "(generator alone)"
+    )
 
 
 async def load(models: list[ObjectModel], start: datetime.datetime, rows_per_day: int) -> None:
     by_code = {model.code: model for model in models}
     async with database() as url:
         async with asyncpg.create_pool(url, min_size=1, max_size=2) as pool:
-            summary = await load_demo_data(pool, by_code, "bench", start, END, rows_per_day, SEED,
-                                           ProgressPrinter(sys.stdout), replace_existing=True)
+            summary = await load_demo_data(
+                pool,
+                by_code,
+                "bench",
+                start,
+                END,
+                rows_per_day,
+                SEED,
+                ProgressPrinter(sys.stdout),
+                replace_existing=True,
+            )
     print("rows per object model:")
     for model in sorted(summary.models, key=lambda m: -m.row_count):
         rate = model.row_count / model.seconds if model.seconds else 0
-        print(f"  {model.object_model_code:<20} {model.row_count:>12,}  {model.seconds:7.1f} s"
-              f"  {rate:>9,.0f} rows/s")
-    print(f"loaded {summary.total_rows:,} rows in {summary.elapsed_seconds:.1f} s: "
-          f"{summary.rows_per_second:,.0f} rows/s (generation + COPY + rollup rebuild)")
+        print(
+            f"  {model.object_model_code:<20} {model.row_count:>12,}  {model.seconds:7.1f} s"
+            f"  {rate:>9,.0f} rows/s"
+        )
+    print(
+        f"loaded {summary.total_rows:,} rows in {summary.elapsed_seconds:.1f} s: "
+        f"{summary.rows_per_second:,.0f} rows/s (generation + COPY + rollup rebuild)"
+    )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=10_000_000, help="total rows (10M)")
     parser.add_argument("--days", type=int, default=30, help="days of data (30)")
     parser.add_argument("--generate-only", action="store_true", help="no database")
@@ -102,8 +99,9 @@ def main() -> int:
     models = list(load_catalog_files().object_models)
     rows_per_day = rows_per_day_for(models, args.rows, args.days)
     start = END - datetime.timedelta(days=args.days)
-    print(f"target {args.rows:,} rows over {args.days} days: {rows_per_day:,} orders/day",
-          flush=True)
+    print(
+        f"target {args.rows:,} rows over {args.days} days: {rows_per_day:,} orders/day", flush=True
+    )
     if args.generate_only:
         generate_only(models, start, rows_per_day)
     else:

@@ -34,32 +34,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analytics_engine import state as stack_state  # noqa: E402
-
-
-def cli(*args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "analytics_engine.cli", *args], cwd=ROOT, check=True, timeout=300
-    )
-
-
-@contextlib.contextmanager
-def stack(data_dir: str | None) -> Iterator[stack_state.StackState]:
-    if data_dir is not None:
-        record = stack_state.read(Path(data_dir) / "run" / "stack.json")
-        if record is None:
-            sys.exit(f"no running stack in {data_dir}")
-        yield record
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        cli("up", "--detach", "--ports", "auto", "--data-dir", tmp)
-        try:
-            record = stack_state.read(Path(tmp) / "run" / "stack.json")
-            assert record is not None
-            yield record
-        finally:
-            cli("down", "--data-dir", tmp)
-
+from harness import stack  # noqa: E402
 
 BARE_ENVOY = Path(__file__).with_name("bare_envoy.yaml")
 
