@@ -45,11 +45,10 @@ class _Call:
     @contextmanager
     def scope(self, context: Context) -> Any:
         remaining = context.time_remaining()
-        tokens = (
-            request_id_var.set(self.request_id),
-            rpc_method_var.set(self.method),
-            deadline_var.set(None if remaining is None else time.monotonic() + remaining),
-        )
+        previous = (request_id_var.get(), rpc_method_var.get(), deadline_var.get())
+        request_id_var.set(self.request_id)
+        rpc_method_var.set(self.method)
+        deadline_var.set(None if remaining is None else time.monotonic() + remaining)
         started = time.perf_counter()
         try:
             yield
@@ -61,9 +60,11 @@ class _Call:
                 "rpc finished",
                 extra={"code": code_pb2.Code.Name(self.code), "duration_ms": round(elapsed_ms, 2)},
             )
-            request_id_var.reset(tokens[0])
-            rpc_method_var.reset(tokens[1])
-            deadline_var.reset(tokens[2])
+            # Restored by value, not with reset(token): grpc.aio may close a cancelled stream's
+            # generator from another task, whose context never saw these tokens.
+            request_id_var.set(previous[0])
+            rpc_method_var.set(previous[1])
+            deadline_var.set(previous[2])
 
     async def fail(self, context: Context, exc: Exception) -> None:
         status = exception_status(exc, self.request_id)

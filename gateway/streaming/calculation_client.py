@@ -1,0 +1,100 @@
+"""The calculation service's live-subscription registry, as the hub uses it (one adapter, one
+concern): leases, releases and snapshots over `CalculationInternalService`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+from analytics.calculation.v1 import calculation_pb2, calculation_pb2_grpc
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2, status_pb2
+
+from gateway.streaming.buckets import LivePeriod
+from gateway.streaming.periods import to_wire
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionId:
+    """What a stream watches: one KPI of one client at one bucket size."""
+
+    client_id: str
+    kpi_code: str
+    period: LivePeriod
+
+    def to_wire(self) -> calculation_pb2.KpiSubscription:
+        return calculation_pb2.KpiSubscription(
+            kpi_code=self.kpi_code, client_id=self.client_id, period=to_wire(self.period)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    subscription_key: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class LeaseOutcome:
+    granted: dict[SubscriptionId, Lease]
+    refused: dict[SubscriptionId, status_pb2.Status]
+
+
+class CalculationSubscriptions:
+    def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float) -> None:
+        self._stub = calculation_pb2_grpc.CalculationInternalServiceStub(channel)
+        self._timeout = timeout_seconds
+
+    async def lease(
+        self, hub_id: str, subscriptions: Sequence[SubscriptionId], ttl_seconds: float
+    ) -> LeaseOutcome:
+        ttl = duration_pb2.Duration()
+        ttl.FromMilliseconds(int(ttl_seconds * 1000))
+        response = await self._stub.LeaseSubscriptions(
+            calculation_pb2.LeaseSubscriptionsRequest(
+                hub_id=hub_id, subscriptions=[s.to_wire() for s in subscriptions], ttl=ttl
+            ),
+            timeout=self._timeout,
+        )
+        by_wire = {(s.kpi_code, s.client_id, to_wire(s.period)): s for s in subscriptions}
+        granted: dict[SubscriptionId, Lease] = {}
+        for lease in response.leases:
+            wire = lease.subscription
+            subscription = by_wire.get((wire.kpi_code, wire.client_id, wire.period))
+            if subscription is not None:
+                granted[subscription] = Lease(lease.subscription_key, lease.channel)
+        refused: dict[SubscriptionId, status_pb2.Status] = {}
+        for error in response.errors:
+            for subscription in subscriptions:
+                if subscription.kpi_code == error.kpi_code and subscription not in granted:
+                    refused[subscription] = error.status
+        # A subscription neither granted nor refused is a contract breach; never leave it silent.
+        for subscription in subscriptions:
+            if subscription not in granted and subscription not in refused:
+                refused[subscription] = status_pb2.Status(
+                    code=code_pb2.UNAVAILABLE, message="the calculation service granted no lease"
+                )
+        return LeaseOutcome(granted, refused)
+
+    async def release(self, hub_id: str, subscription_keys: Sequence[str]) -> None:
+        """Release leases; an empty list releases every lease of the hub."""
+        await self._stub.ReleaseSubscriptions(
+            calculation_pb2.ReleaseSubscriptionsRequest(
+                hub_id=hub_id, subscription_keys=list(subscription_keys)
+            ),
+            timeout=self._timeout,
+        )
+
+    async def snapshots(
+        self, subscriptions: Sequence[SubscriptionId], history_buckets: int
+    ) -> list[calculation_pb2.KpiSnapshot]:
+        """One snapshot per subscription, in order."""
+        response = await self._stub.GetKpiSnapshots(
+            calculation_pb2.GetKpiSnapshotsRequest(
+                subscriptions=[s.to_wire() for s in subscriptions],
+                history_buckets=history_buckets,
+            ),
+            timeout=self._timeout,
+        )
+        return list(response.snapshots)

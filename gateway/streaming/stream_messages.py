@@ -1,0 +1,102 @@
+"""Protobuf messages of a stream. StreamKpiResponse and StreamDashboardResponse have the same
+shape, so one builder serves both (the response class is a parameter)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import TypeVar
+
+from analytics.gateway.v1 import stream_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from gateway.streaming.buckets import LivePeriod
+from gateway.streaming.hub import OpenedStream
+from gateway.streaming.live_stream import Ending, EndReason, Heartbeat, KpiFailure, Outgoing
+from gateway.streaming.periods import to_wire
+
+Response = TypeVar("Response", stream_pb2.StreamKpiResponse, stream_pb2.StreamDashboardResponse)
+
+_END_REASONS = {
+    EndReason.SERVER_SHUTDOWN: stream_pb2.STREAM_END_REASON_SERVER_SHUTDOWN,
+    EndReason.ERROR: stream_pb2.STREAM_END_REASON_ERROR,
+    EndReason.CLIENT_TOO_SLOW: stream_pb2.STREAM_END_REASON_CLIENT_TOO_SLOW,
+}
+
+
+def _timestamp(instant: datetime.datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(instant)
+    return stamp
+
+
+def _errors(failures: list[KpiFailure]) -> list[stream_pb2.KpiStreamError]:
+    return [stream_pb2.KpiStreamError(kpi_code=f.kpi_code, status=f.status) for f in failures]
+
+
+def snapshot(
+    response_type: type[Response],
+    sequence: int,
+    opened: OpenedStream,
+    heartbeat_seconds: float,
+) -> Response:
+    period: LivePeriod = opened.request.period
+    now = opened.opened_at
+    heartbeat = duration_pb2.Duration()
+    heartbeat.FromMilliseconds(int(heartbeat_seconds * 1000))
+    return response_type(
+        sequence=sequence,
+        snapshot=stream_pb2.StreamSnapshot(
+            stream_id=opened.stream.stream_id,
+            period=to_wire(period),
+            kpis=[
+                stream_pb2.KpiSeriesSnapshot(
+                    kpi_code=series.kpi_code,
+                    current=series.current if series.HasField("current") else None,
+                    history=series.history,
+                )
+                for series in opened.series
+            ],
+            errors=_errors(opened.failures),
+            current_bucket_start=_timestamp(period.bucket_start(now)),
+            next_bucket_start=_timestamp(period.next_bucket_start(now)),
+            server_time=_timestamp(now),
+            heartbeat_interval=heartbeat,
+        ),
+    )
+
+
+def following(
+    response_type: type[Response],
+    sequence: int,
+    outgoing: Outgoing,
+    period: LivePeriod,
+    now: datetime.datetime,
+) -> Response:
+    """The message for whatever a stream has to send after its snapshot."""
+    if isinstance(outgoing, Ending):
+        return end(response_type, sequence, outgoing)
+    if isinstance(outgoing, Heartbeat):
+        return response_type(
+            sequence=sequence,
+            heartbeat=stream_pb2.StreamHeartbeat(
+                server_time=_timestamp(now),
+                next_bucket_start=_timestamp(period.next_bucket_start(now)),
+            ),
+        )
+    return response_type(
+        sequence=sequence,
+        update=stream_pb2.StreamUpdate(
+            values=outgoing.values,
+            bucket_opened=outgoing.bucket_opened,
+            current_bucket_start=_timestamp(period.bucket_start(now)),
+            next_bucket_start=_timestamp(period.next_bucket_start(now)),
+            errors=_errors(outgoing.failures),
+        ),
+    )
+
+
+def end(response_type: type[Response], sequence: int, ending: Ending) -> Response:
+    return response_type(
+        sequence=sequence,
+        end=stream_pb2.StreamEnd(reason=_END_REASONS[ending.reason], status=ending.status),
+    )

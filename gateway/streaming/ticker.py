@@ -1,0 +1,90 @@
+"""One clock for every stream of the hub: each tick wakes the streams that have something to send,
+so a stream sends at most one update per tick however fast values arrive (coalescing), and no
+stream owns a timer. The same clock marks heartbeats and bucket openings."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.streaming.buckets import LivePeriod
+from gateway.streaming.live_stream import LiveStream
+
+
+@dataclass(frozen=True)
+class TickSettings:
+    tick_seconds: float = 0.1
+    heartbeat_seconds: float = 15.0
+    # Heartbeats are a per-second matter; scanning every stream on every tick would be waste.
+    heartbeat_scan_seconds: float = 1.0
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Ticker:
+    """Wakes dirty streams once per tick; marks heartbeats and bucket openings."""
+
+    def __init__(
+        self,
+        settings: TickSettings,
+        wall_clock: Callable[[], datetime.datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._wall_clock = wall_clock
+        self._monotonic = monotonic
+        self._streams: dict[LivePeriod, set[LiveStream]] = {period: set() for period in LivePeriod}
+        self._dirty: set[LiveStream] = set()
+        now = wall_clock()
+        self._next_bucket = {period: period.next_bucket_start(now) for period in LivePeriod}
+        self._next_heartbeat_scan = monotonic()
+
+    @property
+    def stream_count(self) -> int:
+        return sum(len(streams) for streams in self._streams.values())
+
+    def add(self, stream: LiveStream) -> None:
+        self._streams[stream.period].add(stream)
+
+    def remove(self, stream: LiveStream) -> None:
+        self._streams[stream.period].discard(stream)
+        self._dirty.discard(stream)
+
+    def mark_dirty(self, stream: LiveStream) -> None:
+        """The stream has news; it is woken at the next tick."""
+        self._dirty.add(stream)
+
+    def all_streams(self) -> list[LiveStream]:
+        return [stream for streams in self._streams.values() for stream in streams]
+
+    def tick(self) -> None:
+        """One tick: bucket openings, heartbeats due, then wake every stream with news."""
+        wall = self._wall_clock()
+        for period, next_start in self._next_bucket.items():
+            if wall >= next_start:
+                self._next_bucket[period] = period.next_bucket_start(wall)
+                for stream in self._streams[period]:
+                    stream.open_bucket()
+                    self._dirty.add(stream)
+        now = self._monotonic()
+        if now >= self._next_heartbeat_scan:
+            self._next_heartbeat_scan = now + self.settings.heartbeat_scan_seconds
+            interval = self.settings.heartbeat_seconds
+            for streams in self._streams.values():
+                for stream in streams:
+                    if stream.heartbeat_if_quiet(now, interval):
+                        self._dirty.add(stream)
+        dirty, self._dirty = self._dirty, set()
+        for stream in dirty:
+            stream.wake.set()
+
+    async def run(self) -> None:
+        interval = self.settings.tick_seconds
+        while True:
+            await asyncio.sleep(interval)
+            self.tick()

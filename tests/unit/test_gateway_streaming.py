@@ -1,0 +1,204 @@
+"""Pure logic of the stream hub: bucket arithmetic, coalescing, what a stream sends next, and the
+one ticker's wake-ups, heartbeats and bucket openings (with clocks the test moves)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from analytics.gateway.v1 import stream_pb2
+from analytics.type.v1 import types_pb2
+
+from gateway.streaming.buckets import LivePeriod
+from gateway.streaming.coalescing import PendingValues
+from gateway.streaming.latest_values import LatestValues
+from gateway.streaming.live_stream import EndReason, Heartbeat, LiveStream, Update
+from gateway.streaming.stream_request import dashboard_stream_request, kpi_stream_request
+from gateway.streaming.ticker import Ticker, TickSettings
+from services.errors import InvalidArgument
+
+UTC = datetime.UTC
+T0 = datetime.datetime(2024, 5, 6, 10, 59, 30, tzinfo=UTC)
+
+
+def value(
+    code: str, amount: float, bucket: datetime.datetime, computed_second: int = 0
+) -> types_pb2.KpiValue:
+    message = types_pb2.KpiValue(kpi_code=code, value=amount)
+    message.bucket_start.FromDatetime(bucket)
+    message.computed_at.seconds = 1_700_000_000 + computed_second
+    return message
+
+
+@pytest.mark.parametrize(
+    ("period", "start", "following"),
+    [
+        (LivePeriod.MINUTE, "2024-05-06T10:59:00", "2024-05-06T11:00:00"),
+        (LivePeriod.HOUR, "2024-05-06T10:00:00", "2024-05-06T11:00:00"),
+        (LivePeriod.DAY, "2024-05-06T00:00:00", "2024-05-07T00:00:00"),
+    ],
+)
+def test_buckets_are_aligned_to_utc(period: LivePeriod, start: str, following: str) -> None:
+    assert period.bucket_start(T0) == datetime.datetime.fromisoformat(start).replace(tzinfo=UTC)
+    assert period.next_bucket_start(T0) == datetime.datetime.fromisoformat(following).replace(
+        tzinfo=UTC
+    )
+
+
+def test_an_instant_on_a_boundary_opens_its_bucket() -> None:
+    boundary = datetime.datetime(2024, 5, 6, 11, 0, tzinfo=UTC)
+    assert LivePeriod.MINUTE.bucket_start(boundary) == boundary
+
+
+def test_coalescing_keeps_the_latest_value_per_kpi_and_bucket() -> None:
+    pending = PendingValues(capacity=10)
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    earlier = bucket - datetime.timedelta(minutes=1)
+    pending.offer([value("A", 1, bucket, 1), value("A", 2, bucket, 2), value("B", 5, bucket, 1)])
+    pending.offer([value("A", 3, bucket, 3), value("A", 9, earlier, 3)])
+    drained = pending.drain()
+    assert [(v.kpi_code, v.value) for v in drained] == [("A", 9), ("A", 3), ("B", 5)]
+    assert pending.drain() == []
+
+
+def test_an_older_computation_never_replaces_a_newer_one() -> None:
+    pending = PendingValues(capacity=10)
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    pending.offer([value("A", 2, bucket, 5), value("A", 1, bucket, 4)])
+    assert [v.value for v in pending.drain()] == [2]
+
+
+def test_values_a_snapshot_covered_are_not_sent_again() -> None:
+    pending = PendingValues(capacity=10)
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    pending.offer([value("A", 1, bucket, 1), value("B", 7, bucket, 9)])
+    pending.discard_covered_by([value("A", 1, bucket, 2), value("B", 6, bucket, 3)])
+    assert [(v.kpi_code, v.value) for v in pending.drain()] == [("B", 7)]
+
+
+def test_overflowing_the_buffer_ends_the_stream_as_too_slow() -> None:
+    stream = LiveStream("s", LivePeriod.MINUTE, capacity=3, now=0.0)
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    stream.offer([value(f"K{i}", i, bucket) for i in range(4)])
+    outgoing = stream.take_outgoing(1.0)
+    assert getattr(outgoing, "reason", None) is EndReason.CLIENT_TOO_SLOW
+    assert stream.wake.is_set()
+
+
+def test_a_stream_sends_changes_then_heartbeats_then_nothing() -> None:
+    stream = LiveStream("s", LivePeriod.MINUTE, capacity=10, now=0.0)
+    assert stream.take_outgoing(1.0) is None
+    stream.offer([value("A", 1, T0)])
+    update = stream.take_outgoing(1.0)
+    assert isinstance(update, Update) and [v.value for v in update.values] == [1]
+    assert not stream.heartbeat_if_quiet(10.0, interval=15.0)
+    assert stream.heartbeat_if_quiet(16.0, interval=15.0)
+    assert isinstance(stream.take_outgoing(16.0), Heartbeat)
+    assert stream.take_outgoing(16.5) is None
+
+
+class Clocks:
+    def __init__(self) -> None:
+        self.wall = T0
+        self.mono = 100.0
+
+    def advance(self, seconds: float) -> None:
+        self.wall += datetime.timedelta(seconds=seconds)
+        self.mono += seconds
+
+
+def ticker_with(clocks: Clocks, heartbeat: float = 15.0) -> Ticker:
+    return Ticker(
+        TickSettings(tick_seconds=0.1, heartbeat_seconds=heartbeat, heartbeat_scan_seconds=1.0),
+        wall_clock=lambda: clocks.wall,
+        monotonic=lambda: clocks.mono,
+    )
+
+
+def test_the_ticker_wakes_only_streams_with_news_once_per_tick() -> None:
+    clocks = Clocks()
+    ticker = ticker_with(clocks)
+    busy = LiveStream("busy", LivePeriod.HOUR, 10, clocks.mono)
+    idle = LiveStream("idle", LivePeriod.HOUR, 10, clocks.mono)
+    ticker.add(busy)
+    ticker.add(idle)
+    for amount in range(5):
+        busy.offer([value("A", amount, T0, amount)])
+        ticker.mark_dirty(busy)
+    assert not busy.wake.is_set()
+    clocks.advance(0.1)
+    ticker.tick()
+    assert busy.wake.is_set() and not idle.wake.is_set()
+    update = busy.take_outgoing(clocks.mono)
+    assert isinstance(update, Update) and [v.value for v in update.values] == [4]
+
+
+def test_the_ticker_marks_heartbeats_after_a_quiet_interval() -> None:
+    clocks = Clocks()
+    ticker = ticker_with(clocks, heartbeat=15.0)
+    stream = LiveStream("s", LivePeriod.DAY, 10, clocks.mono)
+    ticker.add(stream)
+    clocks.advance(14.0)
+    ticker.tick()
+    assert not stream.wake.is_set()
+    clocks.advance(1.5)
+    ticker.tick()
+    assert stream.wake.is_set()
+    assert isinstance(stream.take_outgoing(clocks.mono), Heartbeat)
+
+
+def test_the_ticker_opens_a_bucket_on_the_streams_of_that_period_only() -> None:
+    clocks = Clocks()  # 10:59:30: the minute and the hour both roll over at 11:00:00
+    ticker = ticker_with(clocks, heartbeat=300.0)
+    minute = LiveStream("m", LivePeriod.MINUTE, 10, clocks.mono)
+    day = LiveStream("d", LivePeriod.DAY, 10, clocks.mono)
+    ticker.add(minute)
+    ticker.add(day)
+    clocks.advance(29.9)
+    ticker.tick()
+    assert not minute.wake.is_set()
+    clocks.advance(0.2)
+    ticker.tick()
+    assert minute.wake.is_set() and not day.wake.is_set()
+    update = minute.take_outgoing(clocks.mono)
+    assert isinstance(update, Update) and update.bucket_opened and update.values == []
+    clocks.advance(0.1)
+    minute.wake.clear()
+    ticker.tick()
+    assert not minute.wake.is_set(), "a bucket opens once"
+
+
+def test_latest_values_report_only_what_changed() -> None:
+    latest = LatestValues(buckets_kept=2)
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    assert len(latest.changed("k", [value("A", 1, bucket, 1)])) == 1
+    assert latest.changed("k", [value("A", 1, bucket, 2)]) == []
+    assert [v.value for v in latest.changed("k", [value("A", 2, bucket, 3)])] == [2]
+    assert latest.changed("k", [value("A", 1, bucket, 2)]) == [], "older computation"
+
+
+def field_of(error: pytest.ExceptionInfo[InvalidArgument]) -> list[str]:
+    return [v.field for v in error.value.violations]
+
+
+def test_a_dashboard_request_is_validated_field_by_field() -> None:
+    with pytest.raises(InvalidArgument) as error:
+        dashboard_stream_request(stream_pb2.StreamDashboardRequest(history_buckets=-1))
+    assert field_of(error) == ["kpi_codes", "client_id", "period", "history_buckets"]
+
+
+def test_a_kpi_request_names_kpi_code() -> None:
+    with pytest.raises(InvalidArgument) as error:
+        kpi_stream_request(stream_pb2.StreamKpiRequest(client_id="c", period=types_pb2.PERIOD_HOUR))
+    assert field_of(error) == ["kpi_code"]
+
+
+def test_a_valid_request_gets_defaults_and_unique_codes() -> None:
+    request = dashboard_stream_request(
+        stream_pb2.StreamDashboardRequest(
+            kpi_codes=["A", "B", "A"], client_id="c", period=types_pb2.PERIOD_DAY
+        )
+    )
+    assert request.kpi_codes == ("A", "B")
+    assert request.period is LivePeriod.DAY
+    assert request.history_buckets == 60
