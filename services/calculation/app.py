@@ -3,8 +3,11 @@
 On demand: Calculate, CalculateBatch, CalculateDashboard and ExportCalculation compile catalog
 formulas, ask the data service for the aggregates they need, and cache answers in Redis keyed by
 data version. The catalog is read from the catalog service and refreshed when its version moves.
-The rest of the contract (batch jobs, formula validation, history, the internal streaming RPCs)
-lands with later issues and answers UNIMPLEMENTED until then.
+Live: CalculationInternalService keeps the gateway hubs' subscription leases and serves their
+snapshots, and a consumer of the data-changed stream (consumer group `calculation`, shared by the
+replicas) recomputes what live subscriptions show and publishes the values that changed.
+The rest of the contract (batch jobs, history) lands with later issues and answers UNIMPLEMENTED
+until then.
 """
 
 from __future__ import annotations
@@ -16,17 +19,26 @@ from analytics.calculation.v1 import calculation_pb2, calculation_pb2_grpc
 
 from services.adapters.peers import open_peer, peer_dependency
 from services.adapters.redis_client import open_redis, redis_dependency
+from services.bus.names import CALCULATION_GROUP, DATA_CHANGED_STREAM
+from services.bus.streams import StreamConsumer, consumer_name
 from services.calculation import messages
 from services.calculation.cache import ResultCache
 from services.calculation.calculator import Calculator
 from services.calculation.catalog_view import CatalogView
 from services.calculation.data_client import DataServiceSource
 from services.calculation.servicer import CalculationServicer
-from services.runtime.pending import pending_service
+from services.calculation.streaming.kpi_models import KpiModels
+from services.calculation.streaming.published import PublishedValues
+from services.calculation.streaming.recompute import Recomputer
+from services.calculation.streaming.registry import LeaseRegistry
+from services.calculation.streaming.servicer import CalculationInternalServicer
 from services.runtime.server import ServiceHealth, ServiceWiring
 from services.runtime.settings import ServiceSettings, env
 
 SERVICE_NAME = calculation_pb2.DESCRIPTOR.services_by_name["CalculationService"].full_name
+INTERNAL_SERVICE_NAME = calculation_pb2.DESCRIPTOR.services_by_name[
+    "CalculationInternalService"
+].full_name
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -38,6 +50,8 @@ class CalculationSettings(ServiceSettings):
     query_deadline_seconds: float = env("AE_QUERY_DEADLINE_SECONDS", 30.0)
     cache_ttl_seconds: int = env("AE_RESULT_CACHE_TTL_SECONDS", 900)
     catalog_refresh_seconds: float = env("AE_CATALOG_REFRESH_SECONDS", 60.0)
+    # How many buckets back a data change still moves a live value.
+    live_window_buckets: int = env("AE_LIVE_WINDOW_BUCKETS", 30)
 
 
 async def build(
@@ -49,32 +63,50 @@ async def build(
     )
     data_channel = await open_peer(resources, settings.data_addr, settings.query_deadline_seconds)
     catalog = CatalogView(catalog_channel)
+    source = DataServiceSource(data_channel)
     calculator = Calculator(
         catalog,
-        DataServiceSource(data_channel),
+        source,
         ResultCache(redis, settings.cache_ttl_seconds),
         encode=messages.encode_result,
     )
     # Batch jobs and history are not built yet: the generated base answers UNIMPLEMENTED for them.
     servicer = CalculationServicer(calculator, catalog)  # type: ignore[abstract]
-    internal = pending_service(calculation_pb2, calculation_pb2_grpc, "CalculationInternalService")
+    registry = LeaseRegistry(redis)
+    internal = CalculationInternalServicer(registry, KpiModels(catalog), calculator)
+    # Live recomputation follows data versions that just moved: a cache would only miss and fill.
+    recomputer = Recomputer(
+        registry,
+        PublishedValues(redis),
+        Calculator(catalog, source, None, encode=messages.encode_result),
+        redis,
+        window_buckets=settings.live_window_buckets,
+    )
+    consumer = StreamConsumer(
+        redis, DATA_CHANGED_STREAM, CALCULATION_GROUP, consumer_name("calculation")
+    )
 
     async def keep_catalog_fresh(health: ServiceHealth) -> None:
         await catalog.keep_fresh(settings.catalog_refresh_seconds)
+
+    async def recompute_live_subscriptions(health: ServiceHealth) -> None:
+        await consumer.run(recomputer.handle)
 
     return ServiceWiring(
         registrations=[
             lambda server: calculation_pb2_grpc.add_CalculationServiceServicer_to_server(
                 servicer, server
             ),
-            internal.register,
+            lambda server: calculation_pb2_grpc.add_CalculationInternalServiceServicer_to_server(
+                internal, server
+            ),
         ],
-        service_names=[SERVICE_NAME, internal.full_name],
+        service_names=[SERVICE_NAME, INTERNAL_SERVICE_NAME],
         dependencies=[
             redis_dependency(redis),
             peer_dependency("catalog", catalog_channel),
             peer_dependency("data", data_channel),
         ],
         on_ready=[catalog.refresh],
-        background=[keep_catalog_fresh],
+        background=[keep_catalog_fresh, recompute_live_subscriptions],
     )

@@ -1,7 +1,8 @@
 """Composition root of the data service.
 
 Data service: time-series tables, durable idempotent ingest (DataService), aggregate queries and
-data versions (DataInternalService), change events. The catalog's object models are read from the
+data versions (DataInternalService), change events (the outbox relay publishes each committed
+change to the bus as DataChanged). The catalog's object models are read from the
 catalog data files at start (the same files the catalog service loads), so a broken catalog stops
 the process with a message naming the file and item. Internal RPCs no issue has implemented yet
 answer UNIMPLEMENTED.
@@ -18,12 +19,13 @@ import pathlib
 from analytics.data.v1 import data_pb2, data_pb2_grpc
 
 from services.adapters.postgres import open_pool, pool_dependency
-from services.adapters.redis_client import open_redis, redis_dependency
+from services.adapters.redis_client import open_redis
 from services.catalog.catalog_files import DEFAULT_DATA_DIR, load_catalog_files
 from services.data.ingest_servicer import IngestServicer
 from services.data.internal_servicer import DataInternalServicer
+from services.data.relay import OutboxRelay
 from services.demo.rpc import generate_demo_rows
-from services.runtime.server import ServiceWiring
+from services.runtime.server import ServiceHealth, ServiceWiring
 from services.runtime.settings import ServiceSettings, env
 
 DATA_SERVICE = data_pb2.DESCRIPTOR.services_by_name["DataService"].full_name
@@ -50,6 +52,11 @@ async def build(settings: DataSettings, resources: contextlib.AsyncExitStack) ->
         object_models,
         demo_generator=functools.partial(generate_demo_rows, pool, object_models),
     )
+    relay = OutboxRelay(pool, redis)
+
+    async def relay_changes(health: ServiceHealth) -> None:
+        await relay.run()
+
     return ServiceWiring(
         registrations=[
             lambda server: data_pb2_grpc.add_DataServiceServicer_to_server(ingest, server),
@@ -58,5 +65,7 @@ async def build(settings: DataSettings, resources: contextlib.AsyncExitStack) ->
             ),
         ],
         service_names=[DATA_SERVICE, DATA_INTERNAL_SERVICE],
-        dependencies=[pool_dependency(pool), redis_dependency(redis)],
+        # Not Redis: ingest must keep working while the bus is down (the relay catches up).
+        dependencies=[pool_dependency(pool)],
+        background=[relay_changes],
     )

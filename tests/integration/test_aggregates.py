@@ -714,11 +714,13 @@ async def test_query_aggregates_over_grpc(data: Data, migrated_db: str, redis_ur
             assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
             assert "time_range" in (refused.value.details() or "")
 
-            with pytest.raises(grpc.aio.AioRpcError) as unimplemented:
+            # Demo generation is wired in: a request without a range is refused, naming it.
+            with pytest.raises(grpc.aio.AioRpcError) as no_range:
                 await stub.GenerateDemoRows(
                     data_pb2.GenerateDemoRowsRequest(client_id="x"), timeout=10
                 )
-            assert unimplemented.value.code() is grpc.StatusCode.UNIMPLEMENTED
+            assert no_range.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert "time_range" in (no_range.value.details() or "")
 
 
 # -- one scan, 30 measures, rollup vs raw -----------------------------------------------------

@@ -1,0 +1,230 @@
+"""The registry of live subscriptions: leases held by gateway hubs, kept in Redis so every
+calculation replica sees the same ones.
+
+A subscription is live while at least one hub holds an unexpired lease on it. Hubs renew their
+leases every ~10 s (the default lease lasts 30 s), so a hub that dies stops costing anything within
+a lease length; a hub that releases a lease drops it at once.
+
+Redis layout, per subscription key K (lease expiries are epoch milliseconds):
+- `ae:sub:{K}:leases`     sorted set hub id -> lease expiry; the key expires with its last lease.
+- `ae:sub:{K}`            the subscription's definition (JSON: client, KPI, period, security
+                          context key, object models read), expiring with the leases.
+- `ae:sub:{K}:published`  what was last published (see `published`); forgotten whenever the
+                          subscription stops being live, because changes made while nobody
+                          watched were never compared with it.
+- `ae:live:{client}:{object model}`  sorted set "K/hub" -> lease expiry: the index a DataChanged
+                          is looked up in.
+- `ae:hub:{hub}`          set of the keys a hub leases, for releasing them all.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as redis
+
+from services.aggregates.query import Period
+from services.calculation.streaming.subscriptions import Subscription
+
+DEFAULT_TTL = datetime.timedelta(seconds=30)
+MAX_TTL = datetime.timedelta(minutes=2)
+MIN_TTL = datetime.timedelta(seconds=1)
+
+
+def leases_key(key: str) -> str:
+    return f"ae:sub:{key}:leases"
+
+
+def definition_key(key: str) -> str:
+    return f"ae:sub:{key}"
+
+
+def published_key(key: str) -> str:
+    return f"ae:sub:{key}:published"
+
+
+def live_index_key(client_id: str, object_model_code: str) -> str:
+    return f"ae:live:{client_id}:{object_model_code}"
+
+
+def hub_key(hub_id: str) -> str:
+    return f"ae:hub:{hub_id}"
+
+
+# Adds or renews one hub's lease, atomically with the bookkeeping that depends on whether the
+# subscription was live before: a subscription that was not live forgets what it published.
+# KEYS: leases, published, definition. ARGV: hub, expiry ms, now ms, definition.
+_LEASE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local newly_live = redis.call('ZCARD', KEYS[1]) == 0
+if newly_live then redis.call('DEL', KEYS[2]) end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]
+redis.call('PEXPIREAT', KEYS[1], last)
+redis.call('SET', KEYS[3], ARGV[4])
+redis.call('PEXPIREAT', KEYS[3], last)
+redis.call('PEXPIREAT', KEYS[2], last)
+if newly_live then return 1 end
+return 0
+"""
+
+# Drops one hub's lease; when no unexpired lease remains the subscription is no longer live.
+# KEYS: leases, published, definition. ARGV: hub, now ms.
+_RELEASE = """
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) end
+return removed
+"""
+
+
+@dataclass(frozen=True)
+class LeaseRequest:
+    subscription: Subscription
+    # Object models the KPI reads: the DataChanged events that concern it.
+    object_model_codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LiveSubscription:
+    key: str
+    subscription: Subscription
+    object_model_codes: tuple[str, ...]
+
+
+def _clamp_ttl(ttl: datetime.timedelta | None) -> datetime.timedelta:
+    if ttl is None or ttl <= datetime.timedelta(0):
+        return DEFAULT_TTL
+    return min(max(ttl, MIN_TTL), MAX_TTL)
+
+
+def _definition(request: LeaseRequest) -> str:
+    subscription = request.subscription
+    return json.dumps(
+        {
+            "client_id": subscription.client_id,
+            "kpi_code": subscription.kpi_code,
+            "period": subscription.period.value,
+            "security_context_key": subscription.security_context_key,
+            "object_models": list(request.object_model_codes),
+        }
+    )
+
+
+def _live(key: str, raw: bytes | str) -> LiveSubscription:
+    data = json.loads(raw)
+    return LiveSubscription(
+        key,
+        Subscription(
+            data["client_id"],
+            data["kpi_code"],
+            Period(data["period"]),
+            data["security_context_key"],
+        ),
+        tuple(data["object_models"]),
+    )
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class LeaseRegistry:
+    def __init__(self, client: redis.Redis, clock: Callable[[], float] = time.time) -> None:
+        self._redis = client
+        self._clock = clock
+        self._lease = client.register_script(_LEASE)
+        self._release = client.register_script(_RELEASE)
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def lease(
+        self,
+        hub_id: str,
+        requests: Sequence[LeaseRequest],
+        ttl: datetime.timedelta | None = None,
+    ) -> datetime.datetime:
+        """Creates or renews `hub_id`'s leases; returns when they expire (the TTL is clamped to
+        1 s .. 2 min, 30 s when not given)."""
+        now = self._now_ms()
+        length = _clamp_ttl(ttl)
+        expiry = now + int(length.total_seconds() * 1000)
+        hub = hub_key(hub_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for request in requests:
+                key = request.subscription.key
+                await self._lease(
+                    keys=[leases_key(key), published_key(key), definition_key(key)],
+                    args=[hub_id, expiry, now, _definition(request)],
+                    client=pipe,
+                )
+                for model in request.object_model_codes:
+                    index = live_index_key(request.subscription.client_id, model)
+                    pipe.zadd(index, {f"{key}/{hub_id}": expiry})
+                    pipe.zremrangebyscore(index, "-inf", now)
+                    pipe.pexpireat(index, expiry + int(MAX_TTL.total_seconds() * 1000))
+                pipe.sadd(hub, key)
+            if requests:
+                pipe.pexpireat(hub, expiry + int(MAX_TTL.total_seconds() * 1000))
+                await pipe.execute()
+        return datetime.datetime.fromtimestamp(expiry / 1000, datetime.UTC)
+
+    async def release(self, hub_id: str, keys: Iterable[str] = ()) -> int:
+        """Drops `hub_id`'s leases on `keys` (all of its leases when empty); returns how many it
+        held."""
+        hub = hub_key(hub_id)
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            wanted = sorted(_text(member) for member in await self._redis.smembers(hub))
+        if not wanted:
+            return 0
+        definitions: list[Any] = await self._redis.mget([definition_key(key) for key in wanted])
+        now = self._now_ms()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in wanted:
+                await self._release(
+                    keys=[leases_key(key), published_key(key), definition_key(key)],
+                    args=[hub_id, now],
+                    client=pipe,
+                )
+            for key, raw in zip(wanted, definitions, strict=True):
+                if raw is not None:
+                    live = _live(key, raw)
+                    for model in live.object_model_codes:
+                        pipe.zrem(
+                            live_index_key(live.subscription.client_id, model), f"{key}/{hub_id}"
+                        )
+                pipe.srem(hub, key)
+            replies = await pipe.execute()
+        return sum(int(removed) for removed in replies[: len(wanted)])
+
+    async def live(self, client_id: str, object_model_code: str) -> list[LiveSubscription]:
+        """The live subscriptions of a client whose KPI reads the object model."""
+        now = self._now_ms()
+        index = live_index_key(client_id, object_model_code)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(index, "-inf", now)
+            pipe.zrangebyscore(index, now, "+inf")
+            _, members = await pipe.execute()
+        keys = list(dict.fromkeys(_text(member).split("/", 1)[0] for member in members))
+        if not keys:
+            return []
+        definitions: list[Any] = await self._redis.mget([definition_key(key) for key in keys])
+        return [_live(key, raw) for key, raw in zip(keys, definitions, strict=True) if raw]
+
+    async def holders(self, key: str) -> dict[str, datetime.datetime]:
+        """Hubs holding an unexpired lease on the subscription, with their expiries."""
+        now = self._now_ms()
+        entries: list[Any] = await self._redis.zrangebyscore(
+            leases_key(key), now, "+inf", withscores=True
+        )
+        return {
+            _text(hub): datetime.datetime.fromtimestamp(score / 1000, datetime.UTC)
+            for hub, score in entries
+        }

@@ -1,0 +1,177 @@
+"""The outbox relay: announces committed changes on the bus.
+
+Ingest writes one `analytics.change_outbox` row per committed change, in the same transaction as
+the rows (services/data/store.py). This loop takes the rows not yet relayed, in id order and in
+batches, publishes one `DataChanged` envelope per row to the data-changed stream with one
+pipelined XADD, and stamps them relayed only after Redis accepted every entry — in the same
+transaction that locked them. Delivery is therefore at least once: a crash between the XADD and the
+commit publishes the batch again (with the same event ids; consumers are idempotent).
+
+Ingest never waits for any of this: when Redis is down the rows wait in the outbox, the relay
+backs off, and it catches up once Redis answers. Several data replicas may relay side by side:
+`FOR UPDATE SKIP LOCKED` hands each batch to one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+import redis.asyncio as redis
+from analytics.events.v1 import events_pb2
+
+from services.bus.envelopes import envelope
+from services.bus.names import DATA_CHANGED_STREAM
+from services.bus.streams import BUS_FAILURES, StreamPublisher
+
+log = logging.getLogger(__name__)
+
+# Event ids derive from the outbox id, so a batch published twice carries the same ids.
+_EVENT_NAMESPACE = uuid.UUID("6f0e4f64-54a4-4c1b-9a43-6d8b1f0c2a51")
+
+_TAKE_BATCH = """
+SELECT id, client_id, object_model_code, range_start, range_end, watermark, row_count,
+       data_version, created_at
+FROM analytics.change_outbox
+WHERE relayed_at IS NULL
+ORDER BY id
+LIMIT $1
+FOR UPDATE SKIP LOCKED
+"""
+
+_MARK_RELAYED = "UPDATE analytics.change_outbox SET relayed_at = now() WHERE id = ANY($1::bigint[])"
+
+_PRUNE = """
+DELETE FROM analytics.change_outbox
+WHERE id IN (SELECT id FROM analytics.change_outbox
+             WHERE relayed_at < now() - $1::interval LIMIT $2)
+"""
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    # Outbox rows per XADD pipeline (and per transaction).
+    batch_size: int = 500
+    # Pause when the outbox is empty: half of it is the average added latency of a change.
+    idle_poll_seconds: float = 0.05
+    # Pause after a failure (Redis or PostgreSQL down), doubling up to the maximum.
+    retry_first_seconds: float = 0.1
+    retry_max_seconds: float = 5.0
+    # A publish that takes longer than this counts as failed (the batch is retried).
+    publish_timeout_seconds: float = 5.0
+    # Relayed rows are kept this long (for tracing delivery), then deleted.
+    keep_relayed: datetime.timedelta = datetime.timedelta(days=1)
+    prune_every_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class RelayStats:
+    batches: int
+    events: int
+    failures: int
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        client: redis.Redis,
+        settings: RelaySettings = RelaySettings(),
+        *,
+        stream: str = DATA_CHANGED_STREAM,
+    ) -> None:
+        self._pool = pool
+        self._publisher = StreamPublisher(client)
+        self._settings = settings
+        self._stream = stream
+        self._batches = self._events = self._failures = 0
+
+    @property
+    def stats(self) -> RelayStats:
+        return RelayStats(self._batches, self._events, self._failures)
+
+    async def relay_batch(self) -> int:
+        """Publishes one batch of unrelayed rows and stamps them; returns how many. Raises when
+        Redis refused (the rows stay unrelayed)."""
+        async with self._pool.acquire() as connection, connection.transaction():
+            rows = await connection.fetch(_TAKE_BATCH, self._settings.batch_size)
+            if not rows:
+                return 0
+            async with asyncio.timeout(self._settings.publish_timeout_seconds):
+                await self._publisher.publish(self._stream, [data_changed(row) for row in rows])
+            await connection.execute(_MARK_RELAYED, [row["id"] for row in rows])
+        self._batches += 1
+        self._events += len(rows)
+        return len(rows)
+
+    async def prune(self) -> int:
+        deleted = 0
+        while True:
+            status = await self._pool.execute(_PRUNE, self._settings.keep_relayed, 10_000)
+            count = int(status.split()[-1])
+            deleted += count
+            if count < 10_000:
+                return deleted
+
+    async def run(self) -> None:
+        """Relays until cancelled: straight on while there is a backlog, polling when idle,
+        backing off while Redis or PostgreSQL is down."""
+        settings = self._settings
+        retry = settings.retry_first_seconds
+        next_prune = time.monotonic() + settings.prune_every_seconds
+        while True:
+            try:
+                relayed = await self.relay_batch()
+                if retry > settings.retry_first_seconds:
+                    log.info("outbox relay resumed")
+                retry = settings.retry_first_seconds
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + settings.prune_every_seconds
+                    await self.prune()
+                if relayed < settings.batch_size:
+                    await asyncio.sleep(settings.idle_poll_seconds)
+                continue
+            except asyncio.CancelledError:
+                raise
+            except BUS_FAILURES as error:
+                log.warning("outbox relay: bus unavailable (%r); retrying in %.1f s", error, retry)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning(
+                    "outbox relay: database unavailable (%r); retrying in %.1f s", error, retry
+                )
+            self._failures += 1
+            await asyncio.sleep(retry)
+            retry = min(retry * 2, settings.retry_max_seconds)
+
+
+def data_changed(row: asyncpg.Record) -> events_pb2.EventEnvelope:
+    """The envelope announcing one outbox row."""
+    event = events_pb2.DataChanged(
+        client_id=row["client_id"],
+        object_model_code=row["object_model_code"],
+        row_count=row["row_count"],
+        data_version=row["data_version"],
+        kind=events_pb2.DATA_CHANGE_KIND_INGESTED,
+        outbox_ids=[row["id"]],
+    )
+    event.affected_time_range.start.FromDatetime(_utc(row["range_start"]))
+    event.affected_time_range.end.FromDatetime(_utc(row["range_end"]))
+    if row["watermark"] is not None:
+        event.watermark.FromDatetime(_utc(row["watermark"]))
+    return envelope(
+        event,
+        source="data",
+        client_id=str(row["client_id"]),
+        occurred_at=_utc(row["created_at"]),
+        event_id=str(uuid.uuid5(_EVENT_NAMESPACE, f"outbox/{row['id']}")),
+    )
+
+
+def _utc(moment: object) -> datetime.datetime:
+    assert isinstance(moment, datetime.datetime)
+    return moment.astimezone(datetime.UTC)

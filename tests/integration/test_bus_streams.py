@@ -1,0 +1,237 @@
+"""The bus against a real Redis: stream round trips, consumer groups sharing and redelivering
+entries, claims from a dead consumer, survival of a Redis restart, and pub/sub channels."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import pytest
+import redis.asyncio as redis
+from analytics.events.v1 import events_pb2
+
+from services.bus.channels import ChannelListener, publish_many
+from services.bus.envelopes import ENVELOPE_FIELD, envelope
+from services.bus.streams import ConsumerSettings, Delivery, StreamConsumer, StreamPublisher
+from tests.fixtures.redis import RedisServer
+
+FAST = ConsumerSettings(
+    batch_size=50,
+    block_ms=100,
+    claim_idle_seconds=0.3,
+    claim_every_seconds=0.1,
+    retry_first_seconds=0.05,
+    retry_max_seconds=0.2,
+)
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        yield connection
+    finally:
+        await connection.aclose()
+
+
+@pytest.fixture
+def stream() -> str:
+    return f"test:bus:{uuid.uuid4().hex[:8]}"
+
+
+def changes(count: int, client_id: str = "acme") -> list[events_pb2.EventEnvelope]:
+    return [
+        envelope(
+            events_pb2.DataChanged(client_id=client_id, object_model_code="ORDER", outbox_ids=[n]),
+            source="test",
+            client_id=client_id,
+        )
+        for n in range(count)
+    ]
+
+
+def numbers(deliveries: Sequence[Delivery]) -> list[int]:
+    return [d.envelope.data_changed.outbox_ids[0] for d in deliveries]
+
+
+@contextlib.asynccontextmanager
+async def consuming(
+    consumer: StreamConsumer, seen: list[Delivery], fail_first: int = 0
+) -> AsyncIterator[asyncio.Task[None]]:
+    failures = {"left": fail_first}
+
+    async def handle(deliveries: Sequence[Delivery]) -> None:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise RuntimeError("handler failed on purpose")
+        seen.extend(deliveries)
+
+    task = asyncio.create_task(consumer.run(handle))
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until(condition: object, seconds: float = 5.0) -> None:
+    assert callable(condition)
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_published_envelopes_arrive_in_order_and_are_acknowledged(
+    client: redis.Redis, stream: str
+) -> None:
+    ids = await StreamPublisher(client).publish(stream, changes(1200))
+    assert len(ids) == 1200 and ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
+    consumer = StreamConsumer(client, stream, "group", "only", FAST)
+    seen: list[Delivery] = []
+    async with consuming(consumer, seen):
+        await until(lambda: len(seen) == 1200)
+    assert numbers(seen) == list(range(1200))
+    assert [d.entry_id for d in seen] == ids
+    pending = await client.xpending(stream, "group")
+    assert pending["pending"] == 0
+
+
+async def test_a_group_shares_entries_between_consumers_without_duplicates(
+    client: redis.Redis, stream: str
+) -> None:
+    first = StreamConsumer(client, stream, "group", "first", FAST)
+    second = StreamConsumer(client, stream, "group", "second", FAST)
+    await first.ensure_group()
+    seen_first: list[Delivery] = []
+    seen_second: list[Delivery] = []
+    async with consuming(first, seen_first), consuming(second, seen_second):
+        publisher = StreamPublisher(client)
+        for _ in range(20):
+            await publisher.publish(stream, changes(10))
+            await asyncio.sleep(0.01)
+        await until(lambda: len(seen_first) + len(seen_second) == 200)
+    ids = [d.entry_id for d in seen_first + seen_second]
+    assert len(set(ids)) == 200
+
+
+async def test_a_failed_handler_gets_the_same_entries_again(
+    client: redis.Redis, stream: str
+) -> None:
+    await StreamPublisher(client).publish(stream, changes(5))
+    consumer = StreamConsumer(client, stream, "group", "flaky", FAST)
+    seen: list[Delivery] = []
+    async with consuming(consumer, seen, fail_first=2):
+        await until(lambda: len(seen) >= 5)
+    assert numbers(seen) == [0, 1, 2, 3, 4]
+
+
+async def test_entries_left_pending_by_a_dead_consumer_are_claimed(
+    client: redis.Redis, stream: str
+) -> None:
+    await StreamPublisher(client).publish(stream, changes(7))
+    dead = StreamConsumer(client, stream, "group", "dead", FAST)
+    await dead.ensure_group()
+    taken = await dead.read(block_ms=100)
+    assert len(taken) == 7  # read, never acknowledged: the process "died" here
+    survivor = StreamConsumer(client, stream, "group", "survivor", FAST)
+    seen: list[Delivery] = []
+    async with consuming(survivor, seen):
+        await until(lambda: len(seen) == 7)
+    assert sorted(numbers(seen)) == list(range(7))
+    assert (await client.xpending(stream, "group"))["pending"] == 0
+
+
+async def test_the_consumer_survives_a_redis_restart_that_lost_the_group(
+    own_redis: RedisServer,
+) -> None:
+    client = redis.Redis.from_url(own_redis.url, socket_connect_timeout=1)
+    try:
+        stream = "test:bus:restart"
+        consumer = StreamConsumer(client, stream, "group", "patient", FAST)
+        seen: list[Delivery] = []
+        async with consuming(consumer, seen):
+            await StreamPublisher(client).publish(stream, changes(3))
+            await until(lambda: len(seen) == 3)
+            own_redis.stop()
+            await asyncio.sleep(0.5)
+            own_redis.start()  # no persistence: stream and group are gone
+            await publish_when_up(client, stream, changes(4, "after"))
+            await until(lambda: len(seen) == 7, 10)
+        assert [d.envelope.client_id for d in seen[3:]] == ["after"] * 4
+    finally:
+        await client.aclose()
+
+
+async def publish_when_up(
+    client: redis.Redis, stream: str, envelopes: list[events_pb2.EventEnvelope]
+) -> None:
+    for _ in range(50):
+        try:
+            await StreamPublisher(client).publish(stream, envelopes)
+            return
+        except (redis.ConnectionError, OSError):
+            await asyncio.sleep(0.1)
+    raise AssertionError("redis did not come back")
+
+
+async def test_unreadable_entries_are_acknowledged_and_skipped(
+    client: redis.Redis, stream: str
+) -> None:
+    await client.xadd(stream, {ENVELOPE_FIELD: b"\xff\xfe garbage"})
+    await client.xadd(stream, {b"other": b"field"})
+    await StreamPublisher(client).publish(stream, changes(1))
+    consumer = StreamConsumer(client, stream, "group", "picky", FAST)
+    seen: list[Delivery] = []
+    async with consuming(consumer, seen):
+        await until(lambda: len(seen) == 1)
+    assert numbers(seen) == [0]
+    assert (await client.xpending(stream, "group"))["pending"] == 0
+
+
+async def test_channel_messages_reach_their_subscribers_only(client: redis.Redis) -> None:
+    watched, other = f"test:ch:{uuid.uuid4().hex[:6]}", f"test:ch:{uuid.uuid4().hex[:6]}"
+    async with ChannelListener(client) as listener:
+        await listener.subscribe([watched])
+        assert listener.channels == {watched}
+        updates = [
+            (watched, events_pb2.KpiUpdated(subscription_key="a")),
+            (other, events_pb2.KpiUpdated(subscription_key="b")),
+            (watched, events_pb2.KpiUpdated(subscription_key="c")),
+        ]
+        assert await publish_many(client, updates) == 2
+        received = [await listener.get(2.0), await listener.get(2.0)]
+        keys = [
+            events_pb2.KpiUpdated.FromString(m.data).subscription_key
+            for m in received
+            if m is not None
+        ]
+        assert keys == ["a", "c"]
+        assert all(m is not None and m.channel == watched for m in received)
+        await listener.unsubscribe([watched])
+        await publish_many(client, updates[:1])
+        assert await listener.get(0.2) is None
+
+
+async def test_consumers_of_finished_processes_are_forgotten(
+    client: redis.Redis, stream: str
+) -> None:
+    await StreamPublisher(client).publish(stream, changes(2))
+    settings = ConsumerSettings(forget_idle_consumers_seconds=0.2)
+    old = StreamConsumer(client, stream, "group", "old-process", settings)
+    await old.ensure_group()
+    taken = await old.read(block_ms=10)
+    assert len(taken) == 2
+    current = StreamConsumer(client, stream, "group", "current-process", settings)
+    await current.read(block_ms=10)
+    await asyncio.sleep(0.3)
+    assert await current.forget_idle_consumers() == []  # the old one still holds entries
+    await old.ack(taken)
+    await asyncio.sleep(0.3)
+    assert await current.forget_idle_consumers() == ["old-process"]
+    names = [c["name"] for c in await client.xinfo_consumers(stream, "group")]
+    assert names == [b"current-process"]
