@@ -4,8 +4,9 @@
 
 Uses DATABASE_URL when set, otherwise starts an embedded PostgreSQL in a temporary folder and
 applies the migrations. Measures `services.data.store.ingest_rows` end to end (validation of
-JSON-like dicts, COPY into a staging table, upsert, rollup delta, version bump, outbox) on ORDER
-rows for batches of 1000, 2500 and 5000 rows: new rows, then the same keys re-sent with changed
+JSON-like dicts, the batch sent column by column in one statement that inserts new keys, replaces
+changed rows and folds the rollup delta, version bump, outbox, commit) on ORDER rows for batches
+of 1000, 2500 and 5000 rows (--sizes): new rows, then the same keys re-sent with changed
 values (updates move rows between rollup groups), then several clients writing at once; once for
 a dense live stream and once for a sparse backfill (the rollup's size follows the number of
 (minute, dimension values) groups, not the number of rows). Then
@@ -98,12 +99,12 @@ async def time_batch(pool: asyncpg.Pool, client: str, model: ObjectModel,
 
 
 async def bench_ingest(pool: asyncpg.Pool, model: ObjectModel, batch_count: int,
-                       spacing: datetime.timedelta) -> None:
+                       spacing: datetime.timedelta, sizes: tuple[int, ...]) -> None:
     rng = random.Random(1)
     start = datetime.datetime(2026, 10, 1, tzinfo=UTC)
     print(f"-- ORDER rows {spacing.total_seconds() * 1000:g} ms apart "
           f"({60 / spacing.total_seconds():,.0f} rows per minute)")
-    for size in (1000, 2500, 5000):
+    for size in sizes:
         client = f"bench-{uuid.uuid4().hex[:8]}"
         # Batches are made just before they are sent, as a server holds only the requests in
         # flight (a heap of pending batches would make the garbage collector the bottleneck).
@@ -157,6 +158,8 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--batches", type=int, default=20, help="batches per case")
     parser.add_argument("--bulk-rows", type=int, default=1_000_000)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2500, 5000],
+                        help="rows per batch")
     arguments = parser.parse_args()
     model = load_catalog_files().object_model("ORDER")
     assert model is not None
@@ -165,7 +168,8 @@ async def main() -> int:
         # sparse backfill (rows 3 s apart: nearly every row is a rollup group of its own).
         for spacing_ms in (10, 3000):
             await bench_ingest(pool, model, arguments.batches,
-                               datetime.timedelta(milliseconds=spacing_ms))
+                               datetime.timedelta(milliseconds=spacing_ms),
+                               tuple(arguments.sizes))
         await bench_bulk(pool, model, arguments.bulk_rows)
     return 0
 

@@ -17,7 +17,8 @@ Layout (rendered into migrations by scripts/object_model_tables.py, written here
 
 Writers of one (client, object model) are serialised by a transaction-scoped advisory lock: the
 rollup delta reads the rows a batch replaces, and a concurrent batch writing the same keys between
-that read and the write would make the rollup count a replaced row twice.
+that read and the write would make the rollup count a replaced row twice; keys found absent are
+written with a plain INSERT, which such a batch would make fail.
 """
 
 from __future__ import annotations
@@ -26,13 +27,23 @@ import asyncio
 import dataclasses
 import datetime
 import functools
+import itertools
+import operator
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from typing import Any, cast
 
 import asyncpg
 
 from services.catalog.domain import Field, FieldType, ObjectModel
-from services.data.ingest import TypedValue, ValidatedRows, validate_rows
+from services.data.ingest import TypedValue, validate_rows
 from services.errors import AlreadyExists, InvalidArgument
 
 # -- layout -----------------------------------------------------------------------------------
@@ -143,9 +154,7 @@ class DataVersionRecord:
 
 @dataclasses.dataclass(frozen=True)
 class _Statements:
-    stage_table: str
-    create_stage: str
-    upsert_and_fold: str
+    write_and_fold: str
     delete_empty_groups: str
     rebuild_rollup: str
 
@@ -155,32 +164,21 @@ def _statements(model: ObjectModel) -> _Statements:
     columns = [field.name for field in model.fields]
     key = natural_key(model)
     changeable = [name for name in columns if name not in key]
-    dimensions = [quote(field.name) for field in rollup_dimensions(model)]
+    dimension_names = [field.name for field in rollup_dimensions(model)]
+    dimensions = [quote(name) for name in dimension_names]
     sums = [field.name for field in rollup_sums(model)]
     raw, rollup = raw_table(model), rollup_table(model)
-    stage = f"ae_stage_{model.schema_name}_{model.table_name}"[:63]
     is_date = time_is_date(model)
+    time = quote(model.time_field)
     moment_cast = "::date" if is_date else "::timestamptz"
 
     def listed(names: Iterable[str], alias: str = "") -> str:
         prefix = f"{alias}." if alias else ""
         return ", ".join(prefix + quote(name) for name in names)
 
-    create_stage = (
-        f"CREATE TEMP TABLE {quote(stage)} ("
-        + ", ".join(f"{quote(field.name)} {SQL_TYPES[field.type]}" for field in model.fields)
-        + ") ON COMMIT DROP"
-    )
-    if changeable:
-        on_conflict = (
-            "DO UPDATE SET "
-            + ", ".join(f"{quote(name)} = EXCLUDED.{quote(name)}" for name in changeable)
-            # An identical re-send is a duplicate, not a change: no write, no version bump.
-            + f" WHERE ({listed(changeable, 'target')}) IS DISTINCT FROM "
-            f"({listed(changeable, 'EXCLUDED')})"
-        )
-    else:
-        on_conflict = "DO NOTHING"
+    def stored_as(name: str) -> str:
+        return quote("stored__" + name)
+
     rollup_columns = ", ".join(
         [
             "client_id",
@@ -191,38 +189,87 @@ def _statements(model: ObjectModel) -> _Statements:
         ]
     )
     group_key = ", ".join(["client_id", "bucket", *dimensions])
-    newest = "max(upserted.bucket)" if is_date else f"max(upserted.{quote(model.time_field)})"
-
-    def delta_select(alias: str, sign: str) -> str:
-        parts = [
-            f"{bucket_sql(model, alias)} AS bucket",
-            *(f"{alias}.{dimension}" for dimension in dimensions),
-            f"{sign}1 AS row_count",
-            *(f"{sign}{alias}.{quote(name)} AS {quote(SUM_PREFIX + name)}" for name in sums),
-        ]
-        return f"SELECT {', '.join(parts)} FROM {alias}"
-
-    upsert_and_fold = f"""
-WITH upserted AS (
-    INSERT INTO {raw} AS target (client_id, {listed(columns)})
-    SELECT $1, {listed(columns)} FROM {quote(stage)}
-    ON CONFLICT (client_id, {listed(key)}) {on_conflict}
-    RETURNING {listed(columns, "target")}, {bucket_sql(model, "target")} AS bucket
-), previous AS (
-    -- One index probe per staged row (LIMIT 1 keeps the planner from turning this into a scan
-    -- of all the client's rows, which it would when statistics think the client has few).
-    SELECT current.* FROM {quote(stage)} AS stage CROSS JOIN LATERAL (
-        SELECT {listed(columns, "stored")} FROM {raw} AS stored
-        WHERE stored.client_id = $1
-            AND {" AND ".join(f"stored.{quote(k)} = stage.{quote(k)}" for k in key)}
-        LIMIT 1
-    ) AS current
+    wire = _wire_columns(model)
+    # $1 client, $2 and $3 the batch's earliest and latest time values, then the columns.
+    decoded = ", ".join(column.decode(4 + 2 * index) for index, column in enumerate(wire))
+    incoming = (
+        "(SELECT "
+        + ", ".join(
+            column.value.replace("{}", f"sent.{quote(name)}") + f" AS {quote(name)}"
+            for column, name in zip(wire, columns, strict=True)
+        )
+        + f" FROM unnest({decoded}) AS sent({listed(columns)})) AS incoming"
+    )
+    if changeable:
+        changed = (
+            f"stored.found AND ({listed(changeable, 'stored')}) IS DISTINCT FROM "
+            f"({listed(changeable, 'incoming')})"
+        )
+        # Every row sent here exists (the writers' lock keeps it so): the arbiter index finds it
+        # in one probe and the row is updated in place of being inserted.
+        replace = f"""
 ), replaced AS (
-    SELECT previous.* FROM previous JOIN upserted USING ({listed(key)})
-), delta AS (
-    {delta_select("upserted", "")}
+    INSERT INTO {raw} AS target (client_id, {listed(columns)})
+    SELECT $1, {listed(columns)} FROM matched WHERE changed
+    ON CONFLICT (client_id, {listed(key)}) DO UPDATE SET
+        {", ".join(f"{quote(name)} = EXCLUDED.{quote(name)}" for name in changeable)}"""
+    else:
+        # Every field is part of the key: a row sent again is the same row.
+        changed, replace = "false", ""
+    newest = "max(bucket)" if is_date else f"max({time})"
+
+    def delta_select(sign: str, name: Callable[[str], str], rows: str) -> str:
+        parts = [
+            f"{bucket_sql(model, 'matched')} AS bucket",
+            *(f"matched.{name(dimension)} AS {quote(dimension)}" for dimension in dimension_names),
+            f"{sign}1 AS row_count",
+            *(f"{sign}matched.{name(field)} AS {quote(SUM_PREFIX + field)}" for field in sums),
+        ]
+        return f"SELECT {', '.join(parts)} FROM matched WHERE {rows}"
+
+    stored_fields = [*rollup_dimensions(model), *rollup_sums(model)]
+    no_stored_values = "".join(
+        f", NULL::{SQL_TYPES[field.type]} AS {stored_as(field.name)}" for field in stored_fields
+    )
+    stored_values = "".join(
+        f", stored.{quote(field.name)} AS {stored_as(field.name)}" for field in stored_fields
+    )
+    any_stored = (
+        f"EXISTS (SELECT FROM {raw} AS any_stored WHERE any_stored.client_id = $1 "
+        f"AND any_stored.{time} >= $2{moment_cast} AND any_stored.{time} <= $3{moment_cast})"
+    )
+    write_and_fold = f"""
+WITH matched AS MATERIALIZED (
+    -- Each row sent, with the stored row of its natural key when there is one. When the client
+    -- has no row in the batch's time span (the usual case of a live stream or a first load;
+    -- checked once), no row can be stored and none is looked for. Otherwise one index probe per
+    -- row (LIMIT 1 keeps the planner from turning this into a scan of all the client's rows),
+    -- limited to the span so only the partitions of the span are probed.
+    SELECT incoming.*, NULL::boolean AS found, false AS changed
+        {no_stored_values}
+    FROM {incoming}
+    WHERE NOT {any_stored}
     UNION ALL
-    {delta_select("replaced", "-")}
+    SELECT incoming.*, stored.found, ({changed}) AS changed
+        {stored_values}
+    FROM {incoming} LEFT JOIN LATERAL (
+        SELECT true AS found, {listed(changeable, "stored") or "true"}
+        FROM {raw} AS stored
+        WHERE stored.client_id = $1
+            AND {" AND ".join(f"stored.{quote(k)} = incoming.{quote(k)}" for k in key)}
+            AND stored.{time} >= $2{moment_cast} AND stored.{time} <= $3{moment_cast}
+        LIMIT 1
+    ) AS stored ON true
+    WHERE {any_stored}
+), inserted AS (
+    -- New keys: a plain insert, with no conflict to look for (the probe above found none, and
+    -- the writers' lock keeps it so; were it broken, the unique index would refuse the batch).
+    INSERT INTO {raw} (client_id, {listed(columns)})
+    SELECT $1, {listed(columns)} FROM matched WHERE found IS NULL{replace}
+), delta AS (
+    {delta_select("", quote, "found IS NULL OR changed")}
+    UNION ALL
+    {delta_select("-", stored_as, "changed")}
 ), folded AS (
     INSERT INTO {rollup} AS rollup ({rollup_columns})
     SELECT $1, bucket, {", ".join([*dimensions, "sum(row_count)"])}
@@ -237,14 +284,18 @@ WITH upserted AS (
         )
     }
     RETURNING rollup.bucket, rollup.row_count
+), written AS (
+    SELECT count(*) AS written, min(bucket) AS first_bucket, max(bucket) AS last_bucket,
+           {newest}::timestamptz AS newest
+    FROM (
+        SELECT {time}, {bucket_sql(model, "matched")} AS bucket
+        FROM matched WHERE found IS NULL OR changed
+    ) AS rows
+), emptied AS (
+    SELECT min(bucket) AS emptied_from, max(bucket) AS emptied_to
+    FROM folded WHERE row_count = 0
 )
-SELECT (SELECT count(*) FROM upserted) AS written,
-       (SELECT count(*) FROM replaced) AS replaced,
-       (SELECT min(bucket) FROM folded WHERE row_count = 0) AS emptied_from,
-       (SELECT max(bucket) FROM folded WHERE row_count = 0) AS emptied_to,
-       (SELECT min(upserted.bucket) FROM upserted) AS first_bucket,
-       (SELECT max(upserted.bucket) FROM upserted) AS last_bucket,
-       (SELECT {newest}::timestamptz FROM upserted) AS newest
+SELECT * FROM written, emptied
 """
     # A group whose rows all moved to other groups (an update changed a dimension) is removed,
     # so a breakdown never shows a group with no rows.
@@ -252,7 +303,6 @@ SELECT (SELECT count(*) FROM upserted) AS written,
         f"DELETE FROM {rollup} WHERE client_id = $1 AND bucket >= $2 AND bucket <= $3 "
         "AND row_count = 0"
     )
-    time = quote(model.time_field)
     rebuild_rollup = f"""
 INSERT INTO {rollup} AS rollup ({rollup_columns})
 SELECT raw.client_id, {bucket_sql(model, "raw")} AS bucket,
@@ -264,7 +314,191 @@ GROUP BY {", ".join(str(position) for position in range(1, 3 + len(dimensions)))
 ON CONFLICT ({group_key}) DO UPDATE SET row_count = EXCLUDED.row_count
     {"".join(f", {quote(SUM_PREFIX + n)} = EXCLUDED.{quote(SUM_PREFIX + n)}" for n in sums)}
 """
-    return _Statements(stage, create_stage, upsert_and_fold, delete_empty_groups, rebuild_rollup)
+    return _Statements(write_and_fold, delete_empty_groups, rebuild_rollup)
+
+
+# -- the wire: how a batch travels ------------------------------------------------------------
+# asyncpg encodes an array parameter one element at a time, at a cost (0.2-0.7 us a value) that
+# for a 5000-row batch came close to the database's own work; so each column travels as one
+# text, its values joined by a separator, which PostgreSQL splits and casts in C (a timestamp as
+# its count of microseconds since 1970, turned back into an instant in SQL). Every column has two
+# parameters, the joined text and an array, one of them NULL: the array carries a text column
+# whose values hold the separator or the NULL marker, and a one-row column whose joined text
+# would be empty (PostgreSQL splits '' into no element at all).
+
+_SEPARATOR = "\x1f"  # ASCII unit separator
+_NULL_TEXT = "\x1e"  # ASCII record separator: NULL in a joined text column
+_BOOLEAN_TEXT: Mapping[object, str] = {True: "t", False: "f"}
+# A column's parameters: its values joined into one text, or as an array.
+_ColumnParameters = tuple[str | None, Sequence[object] | None]
+
+
+@dataclasses.dataclass(frozen=True)
+class _WireColumn:
+    sql_type: str
+    nullable: bool
+    # The texts PostgreSQL reads back as the values ('' for None), given whether any is None;
+    # None for text columns (a value is its own text).
+    render: Callable[[Sequence[Any], bool], Iterable[str]] | None
+    # The type the parameters hold, when the column's own type is computed from it.
+    wire_type: str = ""
+    # SQL turning an element of the parameters ({} in it) into the column's value.
+    value: str = "{}"
+
+    @property
+    def is_text(self) -> bool:
+        return self.sql_type == "text"
+
+    def decode(self, first: int) -> str:
+        """SQL giving an array of the parameters' elements from `$first` and the one after."""
+        wire_type = self.wire_type or self.sql_type
+        null = "E'\\x1e'" if self.is_text else "''"
+        cast = "" if self.is_text else f"::{wire_type}[]"
+        split = f"string_to_array(${first}, E'\\x1f', {null}){cast}"
+        return f"COALESCE({split}, ${first + 1}::{wire_type}[])"
+
+    def encode(self, values: Sequence[object]) -> _ColumnParameters:
+        """The column's two parameters, as `decode` reads them."""
+        missing = values.count(None) if self.nullable else 0
+        if missing == len(values) > 1:
+            null = _NULL_TEXT if self.is_text else ""
+            return _SEPARATOR.join(itertools.repeat(null, missing)), None
+        if self.render is None:  # text
+            texts = cast(Sequence[str], values)
+            if missing:
+                texts = [_NULL_TEXT if value is None else cast(str, value) for value in values]
+            joined = _SEPARATOR.join(texts)
+            fits = joined.count(_SEPARATOR) == len(values) - 1
+            if joined and fits and joined.count(_NULL_TEXT) == missing:
+                return joined, None
+            return None, values
+        joined = _SEPARATOR.join(self.render(values, missing > 0))
+        return (joined, None) if joined else (None, values)
+
+
+def _texts_by(render: Callable[[Any], str]) -> Callable[[Sequence[Any], bool], Iterable[str]]:
+    def texts(values: Sequence[Any], gaps: bool) -> Iterable[str]:
+        if gaps:
+            return ["" if value is None else render(value) for value in values]
+        return map(render, values)
+
+    return texts
+
+
+_POSITIONAL = operator.methodcaller("__format__", "f")
+
+
+def _decimal_texts(values: Sequence[Any], gaps: bool) -> Iterable[str]:
+    texts = list(_texts_by(str)(values, gaps))
+    # PostgreSQL before 15 refuses exponents beyond ±1000 in numeric text: a column with any
+    # exponent is written out positionally (rare: str() uses one only for very large or small
+    # numbers).
+    if "E" in "".join(texts):
+        return _texts_by(_POSITIONAL)(values, gaps)
+    return texts
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=_UTC)
+_MICROSECOND = datetime.timedelta(microseconds=1)
+
+
+def _wire_column(field: Field) -> _WireColumn:
+    nullable = not field.required
+    match field.type:
+        case FieldType.STRING:
+            return _WireColumn("text", nullable, None)
+        case FieldType.INTEGER:
+            return _WireColumn("bigint", nullable, _texts_by(int.__str__))
+        case FieldType.DECIMAL:
+            return _WireColumn("numeric", nullable, _decimal_texts)
+        case FieldType.BOOLEAN:
+            return _WireColumn("boolean", nullable, _texts_by(_BOOLEAN_TEXT.__getitem__))
+        case FieldType.TIMESTAMP:
+            # Microseconds since 1970 UTC, exact both ways (integers all along: a whole number of
+            # days, which timestamp (without zone) arithmetic adds by the calendar, then the
+            # microseconds of the day), and cheaper than asyncpg's binary encoding or ISO text.
+            return _WireColumn(
+                "timestamptz",
+                nullable,
+                _texts_by(int.__str__),
+                wire_type="bigint",
+                value=(
+                    "(TIMESTAMP '1970-01-01' + ({} / 86400000000) * INTERVAL '1 day'"
+                    " + ({} % 86400000000) * INTERVAL '1 microsecond') AT TIME ZONE 'UTC'"
+                ),
+            )
+        case FieldType.DATE:
+            return _WireColumn("date", nullable, _texts_by(datetime.date.isoformat))
+
+
+@functools.lru_cache(maxsize=256)
+def _wire_columns(model: ObjectModel) -> tuple[_WireColumn, ...]:
+    return tuple(_wire_column(field) for field in model.fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class _WireBatch:
+    """A validated batch ready to send: one row per natural key, the last one sent winning (as if
+    the rows came one by one; one INSERT may not touch the same row twice)."""
+
+    earliest: datetime.date
+    latest: datetime.date
+    arguments: tuple[object, ...]
+
+
+def _wire_batch(model: ObjectModel, rows: Sequence[Mapping[str, object]]) -> _WireBatch:
+    batch = validate_rows(model, rows)
+    wire = _wire_columns(model)
+    # Timestamps become microseconds since 1970 UTC here: how they travel, and far cheaper to
+    # hash and compare than aware datetimes.
+    columns: Sequence[Sequence[object]] = [
+        _microseconds(values) if column.wire_type == "bigint" else values
+        for column, values in zip(wire, batch.column_values, strict=True)
+    ]
+    columns = _last_row_per_natural_key(model, columns)
+    times = columns[batch.columns.index(model.time_field)]
+    earliest: datetime.date
+    latest: datetime.date
+    if time_is_date(model):
+        dates = cast(Sequence[datetime.date], times)
+        earliest, latest = min(dates), max(dates)
+    else:
+        instants = cast(Sequence[int], times)
+        earliest = _EPOCH + _MICROSECOND * min(instants)
+        latest = _EPOCH + _MICROSECOND * max(instants)
+    arguments = tuple(
+        itertools.chain.from_iterable(
+            column.encode(values) for column, values in zip(wire, columns, strict=True)
+        )
+    )
+    return _WireBatch(earliest, latest, arguments)
+
+
+def _microseconds(moments: Sequence[TypedValue]) -> list[int | None]:
+    if None in moments:
+        return [
+            None if moment is None else (cast(datetime.datetime, moment) - _EPOCH) // _MICROSECOND
+            for moment in moments
+        ]
+    present = cast(Sequence[datetime.datetime], moments)
+    return [(moment - _EPOCH) // _MICROSECOND for moment in present]
+
+
+def _last_row_per_natural_key(
+    model: ObjectModel, columns: Sequence[Sequence[object]]
+) -> Sequence[Sequence[object]]:
+    """The columns holding one row per natural key, the last one sent winning (as if the rows
+    came one by one; one INSERT may not touch the same row twice)."""
+    names = [field.name for field in model.fields]
+    key_columns = [columns[names.index(name)] for name in natural_key(model)]
+    count = len(key_columns[0])
+    # One key field without repeats is enough, and cheaper to check than whole keys.
+    if any(len(set(values)) == count for values in key_columns):
+        return columns
+    keys = list(zip(*key_columns, strict=True))
+    # A later position overwrites an earlier one of the same key.
+    kept = sorted(dict(zip(keys, itertools.count(), strict=False)).values())
+    return [[column[position] for position in kept] for column in columns]
 
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
@@ -298,10 +532,14 @@ SELECT version, watermark FROM analytics.data_versions
 WHERE client_id = $1 AND object_model_code = $2
 """
 
-_WRITE_OUTBOX = """
-INSERT INTO analytics.change_outbox (client_id, object_model_code, range_start, range_end,
-                                     watermark, row_count, data_version)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+# The version bump and the outbox record of one change, in one round trip.
+_BUMP_VERSION_AND_WRITE_OUTBOX = f"""
+WITH bumped AS ({_BUMP_VERSION}), announced AS (
+    INSERT INTO analytics.change_outbox (client_id, object_model_code, range_start, range_end,
+                                         watermark, row_count, data_version)
+    SELECT $1, $2, $4, $5, watermark, $6, version FROM bumped
+)
+SELECT version, watermark FROM bumped
 """
 
 _Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -325,9 +563,9 @@ async def ingest_rows(
     duplicates and change nothing. A batch whose idempotency key was applied before returns the
     first answer (`replayed`) without writing."""
     _require_client(client_id)
-    # Validation is CPU work on the whole batch: in a thread, so the event loop keeps serving.
-    batch = await asyncio.to_thread(validate_rows, model, rows)
-    unique_rows = _last_row_per_natural_key(model, batch)
+    # Validation and encoding are CPU work on the whole batch: in a thread, so the event loop
+    # keeps serving (it takes the GIL between them, every few milliseconds).
+    batch = await asyncio.to_thread(_wire_batch, model, rows)
     statements = _statements(model)
     async with pool.acquire() as connection, connection.transaction():
         await _lock_writers(connection, client_id, model)
@@ -337,11 +575,9 @@ async def ingest_rows(
             )
             if earlier is not None:
                 return _replayed(earlier)
-        await connection.execute(statements.create_stage)
-        await connection.copy_records_to_table(
-            statements.stage_table, records=unique_rows, columns=batch.columns
+        outcome = await connection.fetchrow(
+            statements.write_and_fold, client_id, batch.earliest, batch.latest, *batch.arguments
         )
-        outcome = await connection.fetchrow(statements.upsert_and_fold, client_id)
         assert outcome is not None
         if outcome["emptied_from"] is not None:
             await connection.execute(
@@ -369,7 +605,7 @@ async def ingest_rows(
         result = IngestResult(
             ingest_id=str(uuid.uuid4()),
             accepted_row_count=written,
-            duplicate_row_count=len(batch.rows) - written,
+            duplicate_row_count=len(rows) - written,
             data_version=version,
             watermark=watermark,
             affected_start=affected_start,
@@ -390,18 +626,6 @@ async def ingest_rows(
             result.affected_end,
         )
     return result
-
-
-def _last_row_per_natural_key(
-    model: ObjectModel, batch: ValidatedRows
-) -> list[tuple[TypedValue, ...]]:
-    """One row per natural key, the last one sent winning (as if the rows came one by one): one
-    INSERT ... ON CONFLICT statement may not touch the same row twice."""
-    positions = [batch.columns.index(name) for name in natural_key(model)]
-    latest: dict[tuple[TypedValue, ...], tuple[TypedValue, ...]] = {}
-    for row in batch.rows:
-        latest[tuple(row[position] for position in positions)] = row
-    return list(latest.values())
 
 
 def _replayed(earlier: asyncpg.Record) -> IngestResult:
@@ -608,13 +832,17 @@ async def _record_change(
     newest: datetime.datetime,
     row_count: int,
 ) -> tuple[int, datetime.datetime | None]:
-    bumped = await connection.fetchrow(_BUMP_VERSION, client_id, model.code, newest)
-    assert bumped is not None
-    version, watermark = int(bumped["version"]), bumped["watermark"]
-    await connection.execute(
-        _WRITE_OUTBOX, client_id, model.code, range_start, range_end, watermark, row_count, version
+    bumped = await connection.fetchrow(
+        _BUMP_VERSION_AND_WRITE_OUTBOX,
+        client_id,
+        model.code,
+        newest,
+        range_start,
+        range_end,
+        row_count,
     )
-    return version, watermark
+    assert bumped is not None
+    return int(bumped["version"]), bumped["watermark"]
 
 
 async def _current_version(

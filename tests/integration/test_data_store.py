@@ -24,6 +24,7 @@ from grpc_status import rpc_status
 from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import Catalog, ObjectModel
 from services.data import store
+from services.data.ingest import validate_rows
 from services.data.ingest_servicer import IngestServicer
 from services.errors import AlreadyExists, InvalidArgument
 from services.runtime.server import ServiceWiring
@@ -250,6 +251,34 @@ async def test_concurrent_batches_over_the_same_keys_keep_rollups_exact(
                                      for batch in batches))
     assert sorted(result.data_version for result in results) == [1, 2, 3, 4]
     assert await count_rows(pool, order, client) == 200
+    await assert_rollup_matches_raw(pool, order, client)
+
+
+async def test_awkward_values_are_stored_exactly(
+    pool: asyncpg.Pool, order: ObjectModel, client: str
+) -> None:
+    """A batch travels column by column as joined texts (arrays where a text would mislead):
+    values holding the separator or the NULL marker, empty strings, NULL-only and one-row
+    columns, extreme decimals and far-off instants must come back exactly as validated."""
+    awkward = [
+        an_order(0, order_id="SO-\x1f-unit", customer_id=""),
+        an_order(1, order_id="SO-\x1e-record", customer_id="\x1e"),
+        an_order(2, customer_id="naïve, 'quoted' \"text\" \\ {braces}"),
+        an_order(3, order_value="1E+1500", delivered_in_full=None),
+        an_order(4, order_value="-0.000000000000000000000000000001",
+                 shipped_at="0001-01-01T00:00:00Z"),
+        an_order(5, order_value=1e-300, delivered_at="9999-12-31T23:59:59.999999+05:30"),
+        an_order(6, promised_at="1969-12-31T23:59:59.999999+14:00"),
+        an_order(7, created_at="2026-10-01T08:00:00.000001+02:00"),
+    ]
+    one_row = [an_order(9, delivered_in_full=None, customer_id="")]
+    for batch in (awkward, one_row, [an_order(10)]):
+        await store.ingest_rows(pool, client, order, batch)
+    expected = validate_rows(order, awkward + one_row + [an_order(10)])
+    stored = await pool.fetch(
+        f"SELECT {', '.join(expected.columns)} FROM {store.raw_table(order)} "
+        "WHERE client_id = $1", client)
+    assert sorted(tuple(row) for row in stored) == sorted(expected.rows)
     await assert_rollup_matches_raw(pool, order, client)
 
 
