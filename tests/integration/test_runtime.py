@@ -16,6 +16,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from services import errors
+from services.calculation.formula.compiler import FormulaCatalog, compile_formula
+from services.catalog.catalog_files import load_catalog_files
 from services.runtime.call_context import deadline_var, remaining_seconds, request_id_var
 from services.runtime.channels import open_channel
 from services.runtime.server import Dependency, ServiceWiring
@@ -33,6 +35,9 @@ class ProbeCatalog(catalog_pb2_grpc.CatalogServiceServicer):
                 raise errors.InvalidArgument.for_field("code", "must not be empty")
             case "missing":
                 raise errors.NotFound("KPI 'missing' does not exist")
+            case "formula":
+                catalog = FormulaCatalog.from_catalog(load_catalog_files())
+                compile_formula("count(ORDER where delivery_at > promised_at)", catalog)
             case "boom":
                 raise RuntimeError("secret database password in the message")
             case "request-id":
@@ -86,6 +91,21 @@ async def test_domain_errors_map_to_status_codes_with_field_details() -> None:
         assert [(v.field, v.description) for v in bad_request.field_violations] == [
             ("code", "must not be empty")
         ]
+
+
+async def test_a_formula_error_is_invalid_argument_naming_the_unknown_field() -> None:
+    async with running_service(wiring_with([])) as service:
+        with pytest.raises(grpc.aio.AioRpcError) as invalid:
+            await get_kpi(service.address, "formula")
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(invalid.value)  # type: ignore[arg-type]
+    assert status is not None
+    bad_request = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad_request)
+    violation = bad_request.field_violations[0]
+    assert violation.field == "formula"
+    assert "unknown field 'delivery_at' of ORDER" in violation.description
+    assert "column 19" in violation.description
 
 
 async def test_unexpected_errors_are_internal_without_leaking_the_exception_text() -> None:
