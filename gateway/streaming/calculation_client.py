@@ -13,6 +13,7 @@ from google.rpc import code_pb2, status_pb2
 
 from gateway.streaming.buckets import LivePeriod
 from gateway.streaming.periods import to_wire
+from services.errors import Unavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,13 @@ class LeaseOutcome:
     refused: dict[SubscriptionId, status_pb2.Status]
 
 
+def _unavailable(error: grpc.aio.AioRpcError) -> Unavailable:
+    """The hub's callers get a retryable status, never an INTERNAL with a peer's failure."""
+    return Unavailable(
+        f"the calculation service did not answer ({error.code().name}); reconnect shortly"
+    )
+
+
 class CalculationSubscriptions:
     def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float) -> None:
         self._stub = calculation_pb2_grpc.CalculationInternalServiceStub(channel)
@@ -51,12 +59,15 @@ class CalculationSubscriptions:
     ) -> LeaseOutcome:
         ttl = duration_pb2.Duration()
         ttl.FromMilliseconds(int(ttl_seconds * 1000))
-        response = await self._stub.LeaseSubscriptions(
-            calculation_pb2.LeaseSubscriptionsRequest(
-                hub_id=hub_id, subscriptions=[s.to_wire() for s in subscriptions], ttl=ttl
-            ),
-            timeout=self._timeout,
-        )
+        try:
+            response = await self._stub.LeaseSubscriptions(
+                calculation_pb2.LeaseSubscriptionsRequest(
+                    hub_id=hub_id, subscriptions=[s.to_wire() for s in subscriptions], ttl=ttl
+                ),
+                timeout=self._timeout,
+            )
+        except grpc.aio.AioRpcError as failure:
+            raise _unavailable(failure) from failure
         by_wire = {(s.kpi_code, s.client_id, to_wire(s.period)): s for s in subscriptions}
         granted: dict[SubscriptionId, Lease] = {}
         for lease in response.leases:
@@ -90,11 +101,14 @@ class CalculationSubscriptions:
         self, subscriptions: Sequence[SubscriptionId], history_buckets: int
     ) -> list[calculation_pb2.KpiSnapshot]:
         """One snapshot per subscription, in order."""
-        response = await self._stub.GetKpiSnapshots(
-            calculation_pb2.GetKpiSnapshotsRequest(
-                subscriptions=[s.to_wire() for s in subscriptions],
-                history_buckets=history_buckets,
-            ),
-            timeout=self._timeout,
-        )
+        try:
+            response = await self._stub.GetKpiSnapshots(
+                calculation_pb2.GetKpiSnapshotsRequest(
+                    subscriptions=[s.to_wire() for s in subscriptions],
+                    history_buckets=history_buckets,
+                ),
+                timeout=self._timeout,
+            )
+        except grpc.aio.AioRpcError as failure:
+            raise _unavailable(failure) from failure
         return list(response.snapshots)

@@ -28,6 +28,7 @@ from gateway.streaming.calculation_client import CalculationSubscriptions, Lease
 from gateway.streaming.channel_listener import ChannelListener
 from gateway.streaming.latest_values import LatestValues
 from gateway.streaming.live_stream import Ending, EndReason, KpiFailure, LiveStream
+from gateway.streaming.snapshot_reads import SnapshotReads
 from gateway.streaming.stream_request import StreamRequest
 from gateway.streaming.subscriptions import SubscriptionRegistry
 from gateway.streaming.ticker import Ticker, TickSettings, utc_now
@@ -92,6 +93,7 @@ class StreamHub:
         self.hub_id = hub_id
         self.settings = settings
         self.calculation = calculation
+        self.snapshot_reads = SnapshotReads(calculation.snapshots)
         self.registry = SubscriptionRegistry(hub_id, calculation, settings.lease_ttl_seconds)
         self.listener = ChannelListener(redis_url, self._on_message, self._request_resync)
         self.ticker = Ticker(settings.tick)
@@ -144,7 +146,7 @@ class StreamHub:
 
     async def _read_snapshot(self, opened: OpenedStream) -> None:
         subscriptions = list(opened.held)
-        snapshots = await self.calculation.snapshots(subscriptions, opened.request.history_buckets)
+        snapshots = await self.snapshot_reads.get(subscriptions, opened.request.history_buckets)
         by_code = {snapshot.kpi_code: snapshot for snapshot in snapshots}
         for code in opened.request.kpi_codes:
             snapshot = by_code.get(code)

@@ -1,0 +1,464 @@
+"""Live latency through the real stack: ingest commit → dashboard stream receipt.
+
+    .venv/bin/python bench/live_latency.py [--streams 1000] [--kpis 100] [--rate 1000]
+        [--seconds 10] [--storm 2000] [--via-envoy] [--data-dir DIR]
+
+Starts a stack for the run (or measures the one running in --data-dir). N StreamDashboard streams
+of one client × K KPIs are opened on the gateway hub (natively, or through Envoy with --via-envoy);
+rows are ingested through the data service (DataService/IngestRows) at R rows/s in small batches,
+spread over the object models the KPIs read. Each row's time field is the moment its batch was
+sent, unique and increasing per object model, so a streamed value's watermark (the newest row time
+of its object model that the calculation saw) says which batches it reflects. A batch counts as
+received by a stream when the stream first gets a value, of any KPI reading only that batch's
+object model, whose watermark reaches the batch; latency = that moment − the IngestRows reply
+(the commit). Printed: p50/p99 for 1 stream and for N streams, how many (stream, batch) pairs never
+arrived, the stream open failures when `--storm` streams open at once, and the hub's RSS per open
+stream. Targets: p99 ≤ 200 ms, 0 failures, ≤ 50 KB per stream.
+
+The client runs in this one Python process on the same machine as the stack: on a small machine it
+competes with the stack for CPU, and at large N it is itself a bottleneck (it parses every value
+every stream receives); the figures include that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import contextlib
+import datetime
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import grpc  # noqa: E402
+from analytics.data.v1 import data_pb2, data_pb2_grpc  # noqa: E402
+from analytics.gateway.v1 import stream_pb2, stream_pb2_grpc  # noqa: E402
+from analytics.type.v1 import types_pb2  # noqa: E402
+from google.protobuf import struct_pb2  # noqa: E402
+
+from bench import harness  # noqa: E402
+from services.catalog.catalog_files import load_catalog_files  # noqa: E402
+from services.catalog.domain import Catalog, Field, FieldType, ObjectModel  # noqa: E402
+
+PERIODS = {"minute": types_pb2.PERIOD_MINUTE, "hour": types_pb2.PERIOD_HOUR}
+OPEN_SECONDS = 120.0
+RPC_SECONDS = 30.0
+
+
+# -- what is watched and what is ingested -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    kpi_codes: tuple[str, ...]
+    """The dashboard: K KPIs, those that move first."""
+    models: tuple[ObjectModel, ...]
+    """Object models rows are ingested into: those with a timestamp time field that one of the
+    dashboard's KPIs reads alone."""
+    model_of_kpi: dict[str, str]
+    """KPIs reading exactly one ingested object model: the ones whose watermark matches batches."""
+
+
+def _is_timestamped(model: ObjectModel) -> bool:
+    return any(f.name == model.time_field and f.type is FieldType.TIMESTAMP for f in model.fields)
+
+
+def workload(catalog: Catalog, kpi_count: int) -> Workload:
+    """KPIs over timestamped object models first (they move, and their watermarks tell batches
+    apart), then the rest of the catalog until K."""
+    timestamped = {m.code for m in catalog.object_models if _is_timestamped(m)}
+    kpis = sorted(catalog.kpis, key=lambda k: k.code)
+    moving = [k for k in kpis if set(k.required_object_model_codes) <= timestamped]
+    still = [k for k in kpis if k not in moving]
+    chosen = (moving + still)[:kpi_count]
+    if len(chosen) < kpi_count:
+        sys.exit(f"the catalog has only {len(chosen)} KPIs")
+    # Rows go only where a KPI reading nothing else can show, by its watermark, that they arrived.
+    single = {
+        k.code: k.required_object_model_codes[0]
+        for k in chosen
+        if len(k.required_object_model_codes) == 1
+        and k.required_object_model_codes[0] in timestamped
+    }
+    models = tuple(m for m in catalog.object_models if m.code in set(single.values()))
+    return Workload(tuple(k.code for k in chosen), models, single)
+
+
+class RowMaker:
+    """Plausible rows of any object model: allowed values drawn at random, unique keys, the time
+    field set to the batch's moment and other timestamps around it."""
+
+    def __init__(self, seed: int = 7) -> None:
+        self._random = random.Random(seed)
+        self._serial = 0
+
+    def row(self, model: ObjectModel, moment: datetime.datetime) -> dict[str, Any]:
+        self._serial += 1
+        return {f.name: self._value(model, f, moment) for f in model.fields}
+
+    def _value(self, model: ObjectModel, f: Field, moment: datetime.datetime) -> Any:
+        pick = self._random
+        if f.name == model.time_field:
+            return moment.isoformat()
+        if f.allowed_values:
+            return pick.choice(f.allowed_values)
+        if f.key:
+            return f"LIVE-{uuid.uuid4().hex[:16]}"
+        if f.type is FieldType.TIMESTAMP:
+            return (moment + datetime.timedelta(hours=pick.uniform(-48, 72))).isoformat()
+        if f.type is FieldType.DATE:
+            return moment.date().isoformat()
+        if f.type is FieldType.DECIMAL:
+            return round(pick.uniform(10, 1000), 2)
+        if f.type is FieldType.INTEGER:
+            return pick.randint(1, 10)
+        if f.type is FieldType.BOOLEAN:
+            return pick.random() < 0.9
+        return f"{f.name[:3].upper()}-{pick.randint(1, 50)}"
+
+
+# -- batches and their commits ------------------------------------------------------------------
+
+
+@dataclass
+class Ledger:
+    """Per object model, the batches sent in order: their row time (µs) and commit moment."""
+
+    row_times: dict[str, list[int]] = field(default_factory=dict)
+    committed_at: dict[str, list[float | None]] = field(default_factory=dict)
+    failures: int = 0
+
+    def reset(self, models: Sequence[ObjectModel]) -> None:
+        self.row_times = {m.code: [] for m in models}
+        self.committed_at = {m.code: [] for m in models}
+
+
+def micros(moment: datetime.datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+
+
+async def feed(
+    data: data_pb2_grpc.DataServiceStub,
+    client: str,
+    model: ObjectModel,
+    rows_per_second: float,
+    batch_rows: int,
+    seconds: float,
+    ledger: Ledger,
+    maker: RowMaker,
+) -> None:
+    """One object model's sender: a batch every batch_rows / rows_per_second seconds."""
+    interval = batch_rows / rows_per_second
+    started = time.monotonic()
+    sent = 0
+    last = 0
+    while time.monotonic() - started < seconds:
+        now = datetime.datetime.now(datetime.UTC)
+        stamp = max(micros(now), last + 1)  # strictly increasing per model
+        last = stamp
+        moment = datetime.datetime.fromtimestamp(stamp / 1_000_000, datetime.UTC)
+        structs = []
+        for _ in range(batch_rows):
+            struct = struct_pb2.Struct()
+            struct.update(maker.row(model, moment))
+            structs.append(struct)
+        index = len(ledger.row_times[model.code])
+        ledger.row_times[model.code].append(stamp)
+        ledger.committed_at[model.code].append(None)
+        try:
+            await data.IngestRows(  # type: ignore[misc]
+                data_pb2.IngestRowsRequest(
+                    object_model_code=model.code, client_id=client, rows=structs
+                ),
+                timeout=RPC_SECONDS,
+            )
+            ledger.committed_at[model.code][index] = time.monotonic()
+        except grpc.aio.AioRpcError as error:
+            ledger.failures += 1
+            if ledger.failures <= 3:
+                print(f"  ingest failed: {error.code()} {error.details()}"[:300])
+        sent += 1
+        await asyncio.sleep(max(0.0, started + sent * interval - time.monotonic()))
+
+
+# -- the streams --------------------------------------------------------------------------------
+
+
+@dataclass
+class Receipts:
+    """What one stream received: per object model, the batches reached so far and when."""
+
+    reached: dict[str, int] = field(default_factory=dict)
+    moments: list[tuple[str, int, float]] = field(default_factory=list)
+    opened: bool = False
+
+
+class Streams:
+    def __init__(
+        self, channels: Sequence[grpc.aio.Channel], work: Workload, period: int, ledger: Ledger
+    ) -> None:
+        self._channels = channels
+        self._work = work
+        self._period = period
+        self._ledger = ledger
+        self.calls: list[Any] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.receipts: list[Receipts] = []
+        self.recording = False
+
+    async def open(self, client: str, count: int) -> tuple[int, float, str]:
+        """Open `count` streams at once; returns (failures, seconds, first failure)."""
+        opened: list[asyncio.Event] = []
+        request = stream_pb2.StreamDashboardRequest(
+            kpi_codes=self._work.kpi_codes,
+            client_id=client,
+            period=self._period,  # type: ignore[arg-type]
+        )
+        started = time.monotonic()
+        for index in range(len(self.calls), len(self.calls) + count):
+            stub = stream_pb2_grpc.StreamServiceStub(self._channels[index % len(self._channels)])
+            call = stub.StreamDashboard(request)
+            event = asyncio.Event()
+            receipts = Receipts()
+            self.calls.append(call)
+            self.receipts.append(receipts)
+            opened.append(event)
+            self.tasks.append(asyncio.create_task(self._consume(call, event, receipts)))
+        waits = [asyncio.create_task(event.wait()) for event in opened]
+        await asyncio.wait(waits, timeout=OPEN_SECONDS)
+        seconds = time.monotonic() - started
+        failures, first = 0, ""
+        for task, wait in zip(self.tasks[-count:], waits, strict=True):
+            failed = not wait.done() or (task.done() and task.exception() is not None)
+            if failed:
+                failures += 1
+                if not first:
+                    first = repr(task.exception()) if task.done() else "no snapshot in time"
+            wait.cancel()
+        return failures, seconds, first[:300]
+
+    async def _consume(self, call: Any, opened: asyncio.Event, receipts: Receipts) -> None:
+        model_of_kpi = self._work.model_of_kpi
+        ledger = self._ledger
+        async for message in call:
+            kind = message.WhichOneof("event")
+            if kind == "snapshot":
+                receipts.opened = True
+                opened.set()
+                continue
+            if kind != "update" or not self.recording:
+                continue
+            now = time.monotonic()
+            for value in message.update.values:
+                model = model_of_kpi.get(value.kpi_code)
+                if model is None or not value.HasField("watermark"):
+                    continue
+                mark = value.watermark.seconds * 1_000_000 + value.watermark.nanos // 1000
+                times = ledger.row_times[model]
+                reached = bisect.bisect_right(times, mark)
+                before = receipts.reached.get(model, 0)
+                for batch in range(before, reached):
+                    receipts.moments.append((model, batch, now))
+                if reached > before:
+                    receipts.reached[model] = reached
+
+    async def close(self) -> None:
+        for call in self.calls:
+            call.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.calls, self.tasks, self.receipts = [], [], []
+
+
+def latencies(receipts: Sequence[Receipts], ledger: Ledger) -> tuple[list[float], int]:
+    """Receipt − commit in ms over every (stream, batch) pair; and the pairs never received."""
+    found: list[float] = []
+    committed = sum(
+        sum(1 for at in moments if at is not None) for moments in ledger.committed_at.values()
+    )
+    missing = 0
+    for stream in receipts:
+        if not stream.opened:
+            continue
+        seen = 0
+        for model, batch, moment in stream.moments:
+            at = ledger.committed_at[model][batch]
+            if at is not None:
+                found.append((moment - at) * 1000)
+                seen += 1
+        missing += committed - seen
+    return found, missing
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Phase:
+    streams: int
+    p50: float | None
+    p99: float | None
+    pairs: int
+    missing: int
+    ingest_failures: int
+    batches: int
+
+
+async def measure(
+    streams: Streams,
+    data: data_pb2_grpc.DataServiceStub,
+    work: Workload,
+    ledger: Ledger,
+    client: str,
+    args: argparse.Namespace,
+    count: int,
+) -> Phase:
+    streams.recording = True
+    ledger.reset(work.models)
+    maker = RowMaker()
+    per_model = args.rate / len(work.models)
+    await asyncio.gather(
+        *(
+            feed(data, client, model, per_model, args.batch_rows, args.seconds, ledger, maker)
+            for model in work.models
+        )
+    )
+    await asyncio.sleep(args.drain)
+    streams.recording = False
+    found, missing = latencies(streams.receipts, ledger)
+    return Phase(
+        streams=count,
+        p50=statistics.median(found) if found else None,
+        p99=percentile(found, 0.99) if found else None,
+        pairs=len(found),
+        missing=missing,
+        ingest_failures=ledger.failures,
+        batches=sum(len(times) for times in ledger.row_times.values()),
+    )
+
+
+def report(phase: Phase) -> None:
+    if phase.p50 is None or phase.p99 is None:
+        print(f"  {phase.streams} stream(s): nothing received")
+        return
+    print(
+        f"  commit→receipt, {phase.streams} stream(s): p50={phase.p50:.0f} ms "
+        f"p99={phase.p99:.0f} ms over {phase.pairs} (stream, batch) pairs; "
+        f"never received: {phase.missing}; batches {phase.batches}, "
+        f"ingest failures {phase.ingest_failures}"
+    )
+
+
+async def run(args: argparse.Namespace, record: Any) -> None:
+    work = workload(load_catalog_files(), args.kpis)
+    gateway = record.process("gateway")
+    data_entry = record.process("data")
+    assert gateway is not None and data_entry is not None
+    address = record.public_address if args.via_envoy else gateway.address
+    print(
+        f"stack at {record.public_address}; streams to {'Envoy' if args.via_envoy else 'the hub'} "
+        f"{address}; {len(work.kpi_codes)} KPIs ({len(work.model_of_kpi)} matched by watermark) "
+        f"over {len(work.models)} object models: {', '.join(m.code for m in work.models)}"
+    )
+    print(
+        f"ingest {args.rate:.0f} rows/s in batches of {args.batch_rows} for {args.seconds:.0f} s "
+        f"through {data_entry.address}; period {args.period}"
+    )
+    options = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", -1)]
+    channels = [
+        grpc.aio.insecure_channel(address, options=options) for _ in range(args.connections)
+    ]
+    data_channel = grpc.aio.insecure_channel(data_entry.address)
+    data = data_pb2_grpc.DataServiceStub(data_channel)
+    ledger = Ledger()
+    streams = Streams(channels, work, PERIODS[args.period], ledger)
+    run_id = uuid.uuid4().hex[:6]
+    try:
+        # One stream: the latency without fan-out.
+        client = f"bench-live-{run_id}-one"
+        failures, _, first = await streams.open(client, 1)
+        if failures:
+            sys.exit(f"the single stream did not open: {first}")
+        report(await measure(streams, data, work, ledger, client, args, 1))
+        await streams.close()
+
+        # N streams: memory per open stream, then the latency with fan-out.
+        client = f"bench-live-{run_id}-many"
+        await asyncio.sleep(2.0)
+        before = rss_kb(gateway.pid)
+        failures, seconds, first = await streams.open(client, args.streams)
+        await asyncio.sleep(2.0)
+        after = rss_kb(gateway.pid)
+        print(
+            f"  opened {args.streams} streams in {seconds:.1f} s, failures={failures}"
+            + (f" (first: {first})" if first else "")
+        )
+        print(
+            f"  hub RSS {before / 1024:.0f} → {after / 1024:.0f} MB: "
+            f"{(after - before) / max(1, args.streams):.1f} KB per open stream"
+        )
+        # Only the streams that opened are measured (the others never receive anything).
+        open_streams = args.streams - failures
+        report(await measure(streams, data, work, ledger, client, args, open_streams))
+        await streams.close()
+
+        # A storm: every stream of a dashboard opening at once (e.g. after a hub restart).
+        if args.storm:
+            await asyncio.sleep(2.0)
+            client = f"bench-live-{run_id}-storm"
+            failures, seconds, first = await streams.open(client, args.storm)
+            print(
+                f"  storm: {args.storm} streams opened at once in {seconds:.1f} s, "
+                f"failures={failures}" + (f" (first: {first})" if first else "")
+            )
+            await streams.close()
+    finally:
+        await streams.close()
+        for channel in channels:
+            await channel.close()
+        await data_channel.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--kpis", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=1000, help="rows ingested per second")
+    parser.add_argument("--batch-rows", type=int, default=10, help="rows per IngestRows batch")
+    parser.add_argument("--seconds", type=float, default=10, help="ingest duration per phase")
+    parser.add_argument("--drain", type=float, default=3.0, help="wait for late receipts")
+    parser.add_argument("--storm", type=int, default=2000, help="streams opened at once; 0 skips")
+    parser.add_argument("--period", choices=sorted(PERIODS), default="minute")
+    parser.add_argument("--connections", type=int, default=16, help="client HTTP/2 connections")
+    parser.add_argument("--via-envoy", action="store_true", help="streams through Envoy")
+    parser.add_argument("--data-dir", help="measure the stack running there instead")
+    args = parser.parse_args()
+    with harness.stack(args.data_dir) as record:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(args, record))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Streams opening together share snapshot reads (pure logic, with a recording reader)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from analytics.calculation.v1 import calculation_pb2
+
+from gateway.streaming.buckets import LivePeriod
+from gateway.streaming.calculation_client import SubscriptionId
+from gateway.streaming.snapshot_reads import MAX_PER_CALL, SnapshotReads
+
+
+def subscription(code: str) -> SubscriptionId:
+    return SubscriptionId("acme", code, LivePeriod.MINUTE)
+
+
+class RecordingReader:
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[list[str]] = []
+        self.fail = fail
+
+    async def __call__(
+        self, subscriptions: Sequence[SubscriptionId], history: int
+    ) -> list[calculation_pb2.KpiSnapshot]:
+        self.calls.append([s.kpi_code for s in subscriptions])
+        if self.fail:
+            raise ConnectionError("calculation is down")
+        return [calculation_pb2.KpiSnapshot(kpi_code=s.kpi_code) for s in subscriptions]
+
+
+async def test_a_storm_of_streams_over_the_same_kpis_is_one_read() -> None:
+    reader = RecordingReader()
+    reads = SnapshotReads(reader, window_seconds=0.01)
+    codes = [f"K{i}" for i in range(100)]
+    results = await asyncio.gather(
+        *(reads.get([subscription(c) for c in codes], 30) for _ in range(1000))
+    )
+    assert len(reader.calls) == 1 and sorted(reader.calls[0]) == sorted(codes)
+    assert all([s.kpi_code for s in result] == codes for result in results)
+
+
+async def test_large_batches_are_split_and_later_requests_read_again() -> None:
+    reader = RecordingReader()
+    reads = SnapshotReads(reader, window_seconds=0.01)
+    await reads.get([subscription(f"K{i}") for i in range(MAX_PER_CALL + 1)], 30)
+    assert sorted(len(call) for call in reader.calls) == [1, MAX_PER_CALL]
+    await reads.get([subscription("K0")], 30)
+    assert len(reader.calls) == 3
+
+
+async def test_every_waiter_learns_of_a_failed_read() -> None:
+    reads = SnapshotReads(RecordingReader(fail=True), window_seconds=0.01)
+    outcomes = await asyncio.gather(
+        reads.get([subscription("A")], 30), reads.get([subscription("A")], 30),
+        return_exceptions=True,
+    )
+    assert all(isinstance(outcome, ConnectionError) for outcome in outcomes)
+    with pytest.raises(ConnectionError):
+        await reads.get([subscription("B")], 30)
