@@ -1,10 +1,12 @@
 """`analytics-engine`: run the whole mesh on one machine.
 
 up [--detach] [--port N] [--ports auto] [--data-dir DIR]   start everything, print the URLs
+   [--feed [--feed-client C] [--feed-rate N]]             ... and feed live demo rows
 down                                                      stop a running stack
 status [--json]                                           health of every component
 migrate                                                   apply pending SQL migrations
-demo [--client C] [--days N] [--rows-per-day N] [--seed S] load demo data into the stack
+demo [load] [--client C] [--days N] [--rows-per-day N]    load demo data into the stack
+demo feed [--client C] [--rate N] [--duration S]          send live demo rows until Ctrl-C
 envoy-config [--compose [--write | --check]]              print the rendered Envoy config
 """
 
@@ -17,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from analytics_engine import demo, envoy_config, processes, settings
@@ -76,6 +79,19 @@ def _parser() -> argparse.ArgumentParser:
         help="env: ports from .env; auto: free loopback ports for everything (tests use this)",
     )
     up.add_argument("--timeout", type=float, default=120.0, help="startup budget in seconds")
+    up.add_argument(
+        "--feed",
+        action="store_true",
+        help="once everything is healthy, feed live demo rows (loading a few days of history "
+        "first when the client has none); the feeder runs as one more supervised process",
+    )
+    up.add_argument("--feed-client", default=settings.FeedSettings.client_id, help="(demo)")
+    up.add_argument(
+        "--feed-rate",
+        type=float,
+        default=settings.FeedSettings.rate,
+        help=f"new records per second per model ({settings.FeedSettings.rate:g})",
+    )
     up.set_defaults(handler=_up)
 
     down = command("down", "stop a running stack and wait until every process is gone")
@@ -88,9 +104,29 @@ def _parser() -> argparse.ArgumentParser:
 
     command("migrate", "apply pending SQL migrations").set_defaults(handler=_migrate)
 
-    demo_command = command("demo", "generate demo data and load it into the running stack")
+    demo_command = command(
+        "demo", "generate demo data and load it into the running stack (`demo load`, the "
+        "default), or feed it live rows (`demo feed`)"
+    )
     demo.add_arguments(demo_command)
     demo_command.set_defaults(handler=_demo)
+    # `demo --client x --days n` (no action) stays the load it always was.
+    actions = demo_command.add_subparsers(metavar="ACTION", required=False)
+    load = actions.add_parser("load", help="load historical demo data (the default)")
+    demo.add_arguments(load, inherited=True)
+    _inherit_data_dir(load)
+    load.set_defaults(handler=_demo)
+    feed = actions.add_parser(
+        "feed",
+        help="send live demo rows to the running stack's data service until Ctrl-C",
+        description="Send realistic live rows (new orders, shipments, payments, tickets, leads, "
+        "...) for a client to the running stack's data service, printing counts every few "
+        "seconds, until Ctrl-C or --duration. A client without demo data gets a few days of "
+        "history first.",
+    )
+    demo.add_feed_arguments(feed)
+    _inherit_data_dir(feed)
+    feed.set_defaults(handler=_demo_feed)
 
     config = command("envoy-config", "print the rendered Envoy configuration")
     config.add_argument("--compose", action="store_true", help="the compose variant")
@@ -99,6 +135,16 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", action="store_true", help="fail if envoy.compose.yaml is stale")
     config.set_defaults(handler=_envoy_config)
     return parser
+
+
+def _inherit_data_dir(parser: argparse.ArgumentParser) -> None:
+    # SUPPRESS: left out after the action, it keeps what `demo --data-dir D` gave it.
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="where everything lives (default: $AE_DATA_DIR or ./.data)",
+    )
 
 
 def _paths(args: argparse.Namespace) -> settings.StackPaths:
@@ -115,6 +161,10 @@ def _up(args: argparse.Namespace) -> int:
         data_dir=paths.data_dir, public_port=args.port, auto_ports=args.ports == "auto"
     )
     stack = _with_timeout(stack, args.timeout)
+    if args.feed:
+        stack = replace(
+            stack, feed=settings.FeedSettings(client_id=args.feed_client, rate=args.feed_rate)
+        )
     if args.detach:
         return _detach(args, paths)
     try:
@@ -124,8 +174,6 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _with_timeout(stack: settings.StackSettings, timeout: float) -> settings.StackSettings:
-    from dataclasses import replace
-
     return replace(stack, startup_timeout=timeout)
 
 
@@ -187,6 +235,8 @@ def _detach(args: argparse.Namespace, paths: settings.StackPaths) -> int:
     ]
     if args.port is not None:
         argv += ["--port", str(args.port)]
+    if args.feed:
+        argv += ["--feed", "--feed-client", args.feed_client, "--feed-rate", str(args.feed_rate)]
     log_path = paths.log("supervisor")
     with log_path.open("ab") as log:
         child = subprocess.Popen(
@@ -333,6 +383,10 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     return demo.run(args, _paths(args).state_file)
+
+
+def _demo_feed(args: argparse.Namespace) -> int:
+    return demo.run_feed(args, _paths(args).state_file)
 
 
 # -- envoy-config --------------------------------------------------------------------------

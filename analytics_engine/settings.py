@@ -21,6 +21,7 @@ from analytics_engine.components import (
     ENVOY_PORT_VAR,
     REDIS_PORT_VAR,
 )
+from services.demo.feed import DEFAULT_RATE
 
 LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0"
@@ -131,6 +132,29 @@ class StackPorts:
 
 
 @dataclass(frozen=True)
+class FeedSettings:
+    """`up --feed`: the live demo feed the supervisor runs once the stack is healthy."""
+
+    client_id: str = "demo"
+    rate: float = DEFAULT_RATE
+    """New records per second per model that starts a business process."""
+    history_days: int = 7
+    """Days of history loaded first when the client has no demo data."""
+    rows_per_day: int = 1_000
+    seed: int = 7
+
+    def cli_arguments(self) -> list[str]:
+        """The `analytics-engine demo feed` options that run this feed."""
+        return [
+            "--client", self.client_id,
+            "--rate", repr(self.rate),
+            "--history-days", str(self.history_days),
+            "--rows-per-day", str(self.rows_per_day),
+            "--seed", str(self.seed),
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
 class StackSettings:
     """Everything `up` needs, decided once from the command line, `.env` and the environment."""
 
@@ -147,6 +171,8 @@ class StackSettings:
     python: str = sys.executable
     startup_timeout: float = 120.0
     stop_grace: float = 10.0
+    feed: FeedSettings | None = None
+    """The live demo feed to run (`up --feed`); None runs none."""
 
     @property
     def descriptor(self) -> Path:

@@ -102,6 +102,10 @@ def _infrastructure_rows(state: StackState) -> list[Row]:
         )
     else:
         rows.append(Row("redis", "REDIS_URL", None, True, "external", ""))
+    feeder = state.process("demo-feed")
+    if feeder is not None:
+        alive = feeder.ref().alive()
+        rows.append(Row("demo-feed", "", feeder.pid, alive, "running" if alive else "-", ""))
     envoy = state.process("envoy")
     rows.append(
         Row(

@@ -1,7 +1,8 @@
 """`analytics-engine up` in the foreground: start the stack, watch it, stop it in reverse order.
 
 Order of start: PostgreSQL and Redis, migrations, every component at once (each reports SERVING when
-its dependencies answer), then Envoy once its upstreams are up. Stop runs in reverse.
+its dependencies answer), then Envoy once its upstreams are up, then (with `up --feed`) the live
+demo feeder. Stop runs in reverse.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ MAX_RESTART_DELAY = 60.0
 # A component that ran this long before dying starts its backoff over.
 STABLE_AFTER = 60.0
 POLL = 0.1
+# The process name of the live demo feeder (`up --feed`) in logs, stack.json and `status`.
+FEEDER = "demo-feed"
 
 
 class StartupError(RuntimeError):
@@ -61,6 +64,7 @@ class Supervisor:
         self.redis_url = settings.redis_url or ""
         self.components: list[Child] = []
         self.envoy: Child | None = None
+        self.feeder: Child | None = None
         self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self._restart_due: dict[str, float] = {}
         self._last_start: dict[str, float] = {}
@@ -145,6 +149,7 @@ class Supervisor:
         self._start_envoy(config_text)
         self._write_state(stack_state.STARTING)
         self._wait_envoy()
+        self._start_feeder()
         ready = self._write_state(stack_state.READY)
         logger.info("stack ready in %.1fs", time.monotonic() - began)
         return ready
@@ -206,6 +211,21 @@ class Supervisor:
         )
 
     def _component_env(self, component: Component) -> dict[str, str]:
+        env = self._child_env()
+        env.update(
+            {
+                "AE_SERVICE_NAME": component.name,
+                "AE_LISTEN": self.settings.component_address(component.name),
+                "REDIS_URL": self.redis_url,
+                "AE_LOG_FORMAT": "json",
+                "AE_LOG_LEVEL": self.settings.log_level,
+            }
+        )
+        env.update({c.addr_var: self.settings.component_address(c.name) for c in COMPONENTS})
+        return env
+
+    def _child_env(self) -> dict[str, str]:
+        """What every Python child of the stack gets: the database, the data dir, imports."""
         if self.database is None:
             raise RuntimeError("the database starts before the components")
         env = dict(os.environ)
@@ -214,19 +234,13 @@ class Supervisor:
         python_path = [str(root), str(root / "gen" / "python"), env.get("PYTHONPATH", "")]
         env.update(
             {
-                "AE_SERVICE_NAME": component.name,
-                "AE_LISTEN": self.settings.component_address(component.name),
                 "DATABASE_URL": self.database.url,
-                "REDIS_URL": self.redis_url,
-                "AE_LOG_FORMAT": "json",
-                "AE_LOG_LEVEL": self.settings.log_level,
                 "AE_DATA_DIR": str(self.paths.data_dir),
                 "PYTHONPATH": os.pathsep.join(p for p in python_path if p),
                 # Logs reach the file as they happen, so a crash report shows the last words.
                 "PYTHONUNBUFFERED": "1",
             }
         )
-        env.update({c.addr_var: self.settings.component_address(c.name) for c in COMPONENTS})
         return env
 
     def _wait_serving(self) -> None:
@@ -287,6 +301,38 @@ class Supervisor:
             what="envoy to be LIVE with every cluster healthy",
         )
 
+    def _start_feeder(self) -> None:
+        """`up --feed`: the live demo feeder, one more supervised child talking to the data
+        service directly; it loads the client's history itself, so `up` is ready meanwhile."""
+        feed = self.settings.feed
+        if feed is None:
+            return
+        self.feeder = Child(
+            name=FEEDER,
+            argv=[
+                self.settings.python,
+                "-m",
+                "analytics_engine.cli",
+                "demo",
+                "feed",
+                *feed.cli_arguments(),
+                "--address",
+                self.settings.component_address("data"),
+                "--data-dir",
+                str(self.paths.data_dir),
+            ],
+            log_path=self.paths.log(FEEDER),
+            cwd=self.settings.root,
+            env=self._child_env(),
+        )
+        self._spawn(self.feeder)
+        logger.info(
+            "feeding live demo rows for client %s (%g new records/s per model; log: %s)",
+            feed.client_id,
+            feed.rate,
+            self.feeder.log_path,
+        )
+
     def _wait_until(
         self,
         condition: Callable[[], bool],
@@ -332,7 +378,9 @@ class Supervisor:
     # -- steady state ----------------------------------------------------------------------
 
     def _children(self) -> list[Child]:
-        return [c for c in (self.redis, *self.components, self.envoy) if c is not None]
+        return [
+            c for c in (self.redis, *self.components, self.envoy, self.feeder) if c is not None
+        ]
 
     def _watch(self) -> None:
         """Restart what dies (with backoff) until a stop is requested."""
@@ -372,6 +420,8 @@ class Supervisor:
 
     def _stop_everything(self) -> None:
         grace = self.settings.stop_grace
+        if self.feeder is not None:
+            processes.stop_children([self.feeder], grace)
         if self.envoy is not None:
             processes.stop_children([self.envoy], grace)
         processes.stop_children(list(reversed(self.components)), grace)
@@ -394,6 +444,7 @@ class Supervisor:
             (self.redis, f"{LOOPBACK}:{self.settings.ports.redis}"),
             *((c, c.env["AE_LISTEN"]) for c in self.components),
             (self.envoy, self.settings.public_address),
+            (self.feeder, ""),
         ]:
             if child is not None and child.running:
                 entries.append(ProcessEntry.of(child.name, child.pid, address, str(child.log_path)))
