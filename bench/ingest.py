@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -36,8 +33,8 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analytics_engine.embedded.postgres import EmbeddedPostgres  # noqa: E402
-from analytics_engine.migrations import apply_migrations  # noqa: E402
+from harness import database  # noqa: E402
+
 from services.catalog.catalog_files import load_catalog_files  # noqa: E402
 from services.catalog.domain import ObjectModel  # noqa: E402
 from services.data import store  # noqa: E402
@@ -46,22 +43,6 @@ from services.data.ingest import validate_rows  # noqa: E402
 UTC = datetime.UTC
 CHANNELS = ("web", "edi", "sales_rep", "marketplace")
 STATUSES = ("open", "allocated", "shipped", "delivered", "cancelled")
-
-
-@contextlib.asynccontextmanager
-async def database() -> AsyncIterator[str]:
-    external = os.environ.get("DATABASE_URL")
-    if external:
-        await apply_migrations(external)
-        yield external
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedPostgres.start(Path(tmp) / "data")
-        try:
-            await apply_migrations(server.url)
-            yield server.url
-        finally:
-            server.stop()
 
 
 def order_rows(first: int, count: int, rng: random.Random, start: datetime.datetime,

@@ -7,28 +7,9 @@ from collections.abc import Mapping, Sequence
 import grpc
 from analytics.data.v1 import data_pb2, data_pb2_grpc
 
+from services.adapters.peers import peer_failure
 from services.aggregates import query, wire
 from services.calculation.calculator import ModelVersion
-from services.errors import (
-    DomainError,
-    InvalidArgument,
-    ResourceExhausted,
-    Unavailable,
-)
-
-# Statuses of the data service that mean the caller asked for something wrong (passed on as
-# they are); anything else means the data service could not answer.
-_PASSED_ON: Mapping[grpc.StatusCode, type[DomainError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
-}
-
-
-def _translate(error: grpc.aio.AioRpcError) -> DomainError:
-    kind = _PASSED_ON.get(error.code())
-    if kind is not None:
-        return kind(error.details() or "the data service refused the query")
-    return Unavailable(f"the data service did not answer ({error.code().name}); retry later")
 
 
 class DataServiceSource:
@@ -39,7 +20,7 @@ class DataServiceSource:
         try:
             response = await self._stub.QueryAggregates(wire.request_message(request))
         except grpc.aio.AioRpcError as error:
-            raise _translate(error) from error
+            raise peer_failure(error, "data") from error
         return wire.response_value(response, request.queries)
 
     async def versions(
@@ -52,7 +33,7 @@ class DataServiceSource:
                 )
             )
         except grpc.aio.AioRpcError as error:
-            raise _translate(error) from error
+            raise peer_failure(error, "data") from error
         return {
             v.object_model_code: ModelVersion(
                 v.version,

@@ -4,14 +4,15 @@ service generate and load the rows (DataInternalService.GenerateDemoRows)."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 from analytics.config.v1 import config_pb2, config_pb2_grpc
 from analytics.data.v1 import data_pb2, data_pb2_grpc
 
-from services.errors import DomainError, InvalidArgument, ResourceExhausted, Unavailable
+from services.adapters.peers import peer_failure
+from services.errors import DomainError, InvalidArgument
 from services.runtime.channels import outbound_timeout
 
 Context = Any
@@ -20,12 +21,6 @@ DEFAULT_ROWS_PER_DAY = 1_000
 MAX_DAYS = 3 * 366
 # A large load takes minutes; the data service streams it with COPY.
 GENERATION_DEADLINE_SECONDS = 1_800.0
-
-_PASSED_ON: Mapping[grpc.StatusCode, type[DomainError]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
-}
-
 
 class DemoDataServicer(config_pb2_grpc.DemoDataServiceServicer):
     def __init__(
@@ -90,14 +85,7 @@ def data_request(
 
 
 def _translate(error: grpc.aio.AioRpcError) -> DomainError:
-    kind = _PASSED_ON.get(error.code())
-    if kind is not None:
-        details = error.details() or "the data service refused the request"
-        field = details.split(":", 1)[0] if ":" in details else ""
-        if kind is InvalidArgument and field and " " not in field:
-            return InvalidArgument.for_field(field, details.split(":", 1)[1].strip())
-        return kind(details)
     if error.code() is grpc.StatusCode.ALREADY_EXISTS:
         return InvalidArgument.for_field(
             "replace_existing", "the client already has demo rows; set replace_existing")
-    return Unavailable(f"the data service did not answer ({error.code().name}); retry later")
+    return peer_failure(error, "data")

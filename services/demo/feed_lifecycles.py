@@ -238,15 +238,7 @@ def _survey(timeline: Timeline, order: orders.Order) -> None:
     survey = order.survey
     if survey is None:
         return
-    comments: tuple[str, ...]
-    if survey.score >= 9:
-        comments = names.SURVEY_COMMENTS_PROMOTER
-    elif survey.score >= 7:
-        comments = names.SURVEY_COMMENTS_PASSIVE
-    else:
-        comments = names.SURVEY_COMMENTS_DETRACTOR
-    # Two answers in five carry a comment, as in the history.
-    comment = comments[survey.comment_key % len(comments)] if survey.comment_key % 5 < 2 else None
+    comment = names.survey_comment(survey.score, survey.comment_key)
     responded = timeline.moment(survey.responded_at)
     timeline.add(responded, "SURVEY_RESPONSE", {
         "response_id": survey.response_id, "customer_id": order.customer_id,

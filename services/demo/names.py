@@ -76,3 +76,17 @@ SURVEY_COMMENTS_PASSIVE = ("Good overall, delivery windows could be tighter.",
                            "Fine, but the website is slow.", "Decent service.")
 SURVEY_COMMENTS_DETRACTOR = ("Package arrived damaged.", "Delivery was late again.",
                              "Invoice did not match the order.", "Hard to reach support.")
+
+
+def survey_comment(score: int, comment_key: int) -> str | None:
+    """Two answers in five carry a comment, in the tone of the score."""
+    if comment_key % 5 >= 2:
+        return None
+    comments: tuple[str, ...]
+    if score >= 9:
+        comments = SURVEY_COMMENTS_PROMOTER
+    elif score >= 7:
+        comments = SURVEY_COMMENTS_PASSIVE
+    else:
+        comments = SURVEY_COMMENTS_DETRACTOR
+    return comments[comment_key % len(comments)]

@@ -79,15 +79,7 @@ def survey_rows(world: World) -> Iterator[Record]:
         survey = order.survey
         if survey is None:
             continue
-        comments: tuple[str, ...]
-        if survey.score >= 9:
-            comments = names.SURVEY_COMMENTS_PROMOTER
-        elif survey.score >= 7:
-            comments = names.SURVEY_COMMENTS_PASSIVE
-        else:
-            comments = names.SURVEY_COMMENTS_DETRACTOR
-        comment = comments[survey.comment_key % len(comments)] \
-            if survey.comment_key % 5 < 2 else None
+        comment = names.survey_comment(survey.score, survey.comment_key)
         yield {"response_id": survey.response_id, "customer_id": order.customer_id,
                "score": survey.score, "channel": survey.channel, "comment": comment,
                "responded_at": survey.responded_at}

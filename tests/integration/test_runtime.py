@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from services import errors
+from services.adapters.peers import peer_failure
 from services.calculation.formula.compiler import FormulaCatalog, compile_formula
 from services.catalog.catalog_files import load_catalog_files
 from services.runtime.call_context import deadline_var, remaining_seconds, request_id_var
@@ -216,3 +217,15 @@ async def test_reflection_lists_the_service() -> None:
         names = {s.name for s in response.list_services_response.service}
         assert SERVICE in names
         assert "grpc.health.v1.Health" in names
+
+
+async def test_a_peers_refusal_is_passed_on_with_its_field_details() -> None:
+    async with running_service(wiring_with([])) as service:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await get_kpi(service.address, "")
+        with pytest.raises(grpc.aio.AioRpcError) as broken:
+            await get_kpi(service.address, "boom")
+    passed_on = peer_failure(refused.value, "catalog")
+    assert isinstance(passed_on, errors.InvalidArgument)
+    assert passed_on.violations == (errors.FieldViolation("code", "must not be empty"),)
+    assert isinstance(peer_failure(broken.value, "catalog"), errors.Unavailable)
