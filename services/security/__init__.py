@@ -1,0 +1,1 @@
+"""Who is calling and what they may see: tokens, keys, roles and the caller of the current call."""
