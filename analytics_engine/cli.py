@@ -8,6 +8,8 @@ migrate                                                   apply pending SQL migr
 demo [load] [--client C] [--days N] [--rows-per-day N]    load demo data into the stack
 demo feed [--client C] [--rate N] [--duration S]          send live demo rows until Ctrl-C
 envoy-config [--compose [--write | --check]]              print the rendered Envoy config
+token --role R [--client C] [--attr k=v ...] [--ttl S]    mint a bearer token for the stack
+keys                                                      create the dev key pair, print its JWKS
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -22,13 +25,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from analytics_engine import demo, envoy_config, processes, settings
+from analytics_engine import credentials, demo, envoy_config, processes, settings
 from analytics_engine import state as stack_state
 from analytics_engine.database import migrate, open_database
 from analytics_engine.descriptor import load as load_descriptor
 from analytics_engine.state import StackLock, StackState
 from analytics_engine.status import collect, summary_line, table
 from analytics_engine.supervisor import AlreadyRunning, Supervisor
+from services.security.caller import Role
+from services.security.keys import ensure_key_pair
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +133,34 @@ def _parser() -> argparse.ArgumentParser:
     _inherit_data_dir(feed)
     feed.set_defaults(handler=_demo_feed)
 
+    token = command(
+        "token",
+        "mint a development bearer token signed with the data directory's key pair (created on "
+        "first use); send it as `Authorization: Bearer <token>`",
+    )
+    token.add_argument(
+        "--role", required=True, choices=[r.value for r in Role], help="what the caller may do"
+    )
+    token.add_argument(
+        "--client", default=None, help="the client it acts for (analyst, manager and sales)"
+    )
+    token.add_argument(
+        "--attr",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a claim RBAC KPIs filter by, e.g. region=EU or org_node=sales/emea (repeatable)",
+    )
+    token.add_argument("--subject", default=None, help="the `sub` claim (default: role@client)")
+    token.add_argument("--ttl", type=float, default=3600.0, help="seconds until it expires")
+    token.set_defaults(handler=_token)
+
+    command(
+        "keys",
+        "create the development key pair in <data dir>/auth/ if there is none and print where its "
+        "JWKS is (compose runs this once, before the services start)",
+    ).set_defaults(handler=_keys)
+
     config = command("envoy-config", "print the rendered Envoy configuration")
     config.add_argument("--compose", action="store_true", help="the compose variant")
     mode = config.add_mutually_exclusive_group()
@@ -188,8 +221,9 @@ def _ready_text(record: StackState) -> str:
         [
             f"Analytics Engine is up (supervisor pid {record.supervisor.pid}, "
             f"data in {record.data_dir})",
+            f"  Browser     {record.public_url}/",
             f"  REST        {record.public_url}/v1/kpis",
-            f"  gRPC        {address}   (grpcurl -plaintext {address} list)",
+            f"  gRPC        {address}   (reflection: grpcurl with an operator token)",
             f"  gRPC-Web    {record.public_url}",
             f"  Envoy admin {record.admin_url}",
             f"  {summary_line(collect(record))}",
@@ -351,8 +385,6 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    import os
-
     paths = _paths(args)
     external = os.environ.get("DATABASE_URL")
     record = stack_state.read(paths.state_file)
@@ -387,6 +419,46 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _demo_feed(args: argparse.Namespace) -> int:
     return demo.run_feed(args, _paths(args).state_file)
+
+
+# -- token ---------------------------------------------------------------------------------
+
+
+def _token(args: argparse.Namespace) -> int:
+    attributes: dict[str, str] = {}
+    for item in args.attr:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            print(f"--attr {item!r}: expected KEY=VALUE", file=sys.stderr)
+            return 2
+        attributes[key.strip()] = value
+    if args.ttl <= 0:
+        print("--ttl must be positive", file=sys.stderr)
+        return 2
+    auth = settings.AuthSettings.from_environ(os.environ)
+    try:
+        text = credentials.mint_for_data_dir(
+            _paths(args).data_dir,
+            role=args.role,
+            client_id=args.client,
+            attributes=attributes,
+            subject=args.subject,
+            ttl_seconds=args.ttl,
+            issuer=auth.issuer,
+            audience=auth.audience,
+        )
+    except ValueError as error:
+        print(f"cannot mint a token: {error}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    files = _paths(args).keys
+    ensure_key_pair(files)
+    print(files.jwks)
+    return 0
 
 
 # -- envoy-config --------------------------------------------------------------------------

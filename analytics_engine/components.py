@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+GRPC = "grpc"
+"""A gRPC server: health over the gRPC health protocol, reached by Envoy over HTTP/2."""
+HTTP = "http"
+"""A plain HTTP/1.1 server (the browser app's files): health is `GET /healthz`."""
+HTTP_HEALTH_PATH = "/healthz"
+
 
 @dataclass(frozen=True)
 class Component:
-    """One gRPC server process of the mesh."""
+    """One server process of the mesh (all gRPC but the one serving the browser app)."""
 
     name: str
     """Short name: process name, Envoy cluster name, compose service name, log file name."""
@@ -21,6 +27,10 @@ class Component:
     """gRPC package prefixes it serves (`analytics.catalog.v1.`); Envoy routes them here."""
     edge_prefixes: tuple[str, ...] = ()
     """Extra path prefixes Envoy sends here (reflection and aggregated health for the gateway)."""
+    protocol: str = GRPC
+    """GRPC or HTTP: how Envoy, the supervisor and `status` talk to it."""
+    serves_the_rest: bool = False
+    """Envoy's last route sends every path no API claims here (the browser app and its routes)."""
 
     @property
     def port_var(self) -> str:
@@ -37,10 +47,8 @@ class Component:
         return any(full_name.startswith(prefix) for prefix in self.packages)
 
 
-def _service(name: str, **extra: tuple[str, ...]) -> Component:
-    return Component(
-        name=name, module=f"services.{name}", packages=(f"analytics.{name}.v1.",), **extra
-    )
+def _service(name: str) -> Component:
+    return Component(name=name, module=f"services.{name}", packages=(f"analytics.{name}.v1.",))
 
 
 # Start order; shutdown runs in reverse. The gateway comes last because it aggregates the others'
@@ -59,6 +67,10 @@ COMPONENTS: tuple[Component, ...] = (
         module="gateway",
         packages=("analytics.gateway.v1.",),
         edge_prefixes=("/grpc.reflection.", "/grpc.health.v1.Health/"),
+    ),
+    # The browser app (ui/dist, built by `make setup`) and development sign-in.
+    Component(
+        name="ui", module="services.ui_server", packages=(), protocol=HTTP, serves_the_rest=True
     ),
 )
 

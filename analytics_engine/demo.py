@@ -21,6 +21,7 @@ from typing import TextIO
 import asyncpg
 
 from analytics_engine import state as stack_state
+from analytics_engine.credentials import TokenSource
 from services.catalog.catalog_files import load_catalog_files
 from services.data import store
 from services.demo.feed import DEFAULT_RATE, DEFAULT_SPEEDUP, FeedSpec, LiveFeed
@@ -174,6 +175,11 @@ class ProgressPrinter:
 FEED_PROGRESS_SECONDS = 5.0
 
 
+def data_dir_of(state_file: Path) -> Path:
+    """The data directory a stack's `run/stack.json` lives in (its key pair is there too)."""
+    return state_file.parent.parent
+
+
 def data_service_address(state_file: Path) -> str | None:
     """host:port of the data service of the stack running for this data dir."""
     record = stack_state.read(state_file)
@@ -208,7 +214,9 @@ def run_feed(args: argparse.Namespace, state_file: Path, out: TextIO = sys.stdou
           f"time (seed {spec.seed}); {', '.join(feed.object_model_codes)}. "
           + ("Ctrl-C stops." if args.duration is None else f"Stops after {args.duration:g} s."),
           file=out, flush=True)
-    feeder = Feeder(feed, FeederSettings(address))
+    # The feed writes for any client it is told to: it acts as an admin of this stack.
+    credentials = TokenSource(data_dir_of(state_file))
+    feeder = Feeder(feed, FeederSettings(address, credentials=credentials.metadata))
     stats = asyncio.run(_feed(feeder, args.duration, FeedPrinter(out)))
     print(f"Sent {stats.sent_rows:,} rows in {stats.elapsed:.1f} s: {_per_model(stats)}"
           + (f"; {stats.dropped_rows:,} rows dropped" if stats.dropped_rows else "")

@@ -6,10 +6,13 @@ import json
 import socket
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from analytics_engine.components import HTTP, HTTP_HEALTH_PATH, Component
 
 SERVING = "SERVING"
 NOT_SERVING = "NOT_SERVING"
@@ -27,16 +30,20 @@ _FAST_RECONNECT = [
 class HealthProbe:
     """Asks one gRPC server for its health over a channel kept open between polls."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, metadata: Sequence[tuple[str, str]] = ()) -> None:
         self.address = address
         self._channel = grpc.insecure_channel(address, options=_FAST_RECONNECT)
         self._stub = health_pb2_grpc.HealthStub(self._channel)
+        # Components answer anyone; the edge's health board wants an operator's token.
+        self._metadata = tuple(metadata) or None
 
     def check(self, service: str = "", timeout: float = 1.0) -> str:
         """SERVING, NOT_SERVING, UNKNOWN, SERVICE_UNKNOWN or UNREACHABLE."""
         try:
             response = self._stub.Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+                health_pb2.HealthCheckRequest(service=service),
+                timeout=timeout,
+                metadata=self._metadata,
             )
         except grpc.RpcError as error:
             if error.code() == grpc.StatusCode.NOT_FOUND:
@@ -54,10 +61,57 @@ class HealthProbe:
         self.close()
 
 
-def grpc_health(address: str, service: str = "", timeout: float = 1.0) -> str:
+def grpc_health(
+    address: str,
+    service: str = "",
+    timeout: float = 1.0,
+    metadata: Sequence[tuple[str, str]] = (),
+) -> str:
     """One health check of `address` (host:port)."""
-    with HealthProbe(address) as probe:
+    with HealthProbe(address, metadata) as probe:
         return probe.check(service, timeout)
+
+
+class HttpHealthProbe:
+    """Asks a plain HTTP component (the browser app's server) for `GET /healthz`."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    def check(self, service: str = "", timeout: float = 1.0) -> str:
+        """SERVING on 200, NOT_SERVING on any other answer, UNREACHABLE without one."""
+        return http_health(self.address, timeout)
+
+    def close(self) -> None:
+        """Nothing is kept open between checks."""
+
+    def __enter__(self) -> HttpHealthProbe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def http_health(address: str, timeout: float = 1.0) -> str:
+    """One `GET /healthz` of `address` (host:port)."""
+    try:
+        with urllib.request.urlopen(f"http://{address}{HTTP_HEALTH_PATH}", timeout=timeout):
+            return SERVING
+    except urllib.error.HTTPError:
+        return NOT_SERVING
+    except (OSError, ValueError):
+        return UNREACHABLE
+
+
+def probe_for(component: Component, address: str) -> HealthProbe | HttpHealthProbe:
+    """The probe speaking the component's protocol."""
+    return HttpHealthProbe(address) if component.protocol == HTTP else HealthProbe(address)
+
+
+def component_health(component: Component, address: str, timeout: float = 1.0) -> str:
+    """One health check of a component at `address`, in its own protocol."""
+    with probe_for(component, address) as probe:
+        return probe.check(timeout=timeout)
 
 
 def _admin_get(admin_address: str, path: str, timeout: float) -> tuple[int, str]:

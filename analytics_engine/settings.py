@@ -22,6 +22,7 @@ from analytics_engine.components import (
     REDIS_PORT_VAR,
 )
 from services.demo.feed import DEFAULT_RATE
+from services.security.keys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeyFiles
 
 LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0"
@@ -72,6 +73,11 @@ class StackPaths:
     @property
     def envoy_config(self) -> Path:
         return self.run_dir / "envoy.yaml"
+
+    @property
+    def keys(self) -> KeyFiles:
+        """The development key pair and its JWKS (`auth/`)."""
+        return KeyFiles.of_data_dir(self.data_dir)
 
     @property
     def postgres_dir(self) -> Path:
@@ -155,6 +161,32 @@ class FeedSettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """How tokens are checked, at Envoy and in every service.
+
+    By default the stack trusts its own development key pair (`<data dir>/auth/jwks.json`). For
+    production, AE_AUTH_JWKS_URL names the identity provider's JWKS (https), and AE_AUTH_ISSUER and
+    AE_AUTH_AUDIENCE what its tokens say.
+    """
+
+    issuer: str = DEFAULT_ISSUER
+    audience: str = DEFAULT_AUDIENCE
+    jwks_url: str | None = None
+    rate_limit_per_second: int = 500
+    """Requests per second each client (or, without a client claim, each subject) may make at the
+    edge, with bursts up to twice that; AE_EDGE_RATE_LIMIT."""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> AuthSettings:
+        return cls(
+            issuer=environ.get("AE_AUTH_ISSUER") or DEFAULT_ISSUER,
+            audience=environ.get("AE_AUTH_AUDIENCE") or DEFAULT_AUDIENCE,
+            jwks_url=environ.get("AE_AUTH_JWKS_URL") or None,
+            rate_limit_per_second=int(environ.get("AE_EDGE_RATE_LIMIT") or 500),
+        )
+
+
+@dataclass(frozen=True)
 class StackSettings:
     """Everything `up` needs, decided once from the command line, `.env` and the environment."""
 
@@ -173,6 +205,12 @@ class StackSettings:
     stop_grace: float = 10.0
     feed: FeedSettings | None = None
     """The live demo feed to run (`up --feed`); None runs none."""
+    auth: AuthSettings = field(default_factory=AuthSettings)
+
+    @property
+    def jwks_location(self) -> str:
+        """Where services and Envoy read the verification keys from."""
+        return self.auth.jwks_url or str(self.paths.keys.jwks)
 
     @property
     def descriptor(self) -> Path:
@@ -230,4 +268,5 @@ def build(
         database_url=environ.get("DATABASE_URL") or None,
         redis_url=environ.get("REDIS_URL") or None,
         log_level=environ.get("AE_LOG_LEVEL", "INFO"),
+        auth=AuthSettings.from_environ(environ),
     )

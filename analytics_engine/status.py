@@ -53,8 +53,8 @@ def collect(state: StackState) -> Report:
     with ThreadPoolExecutor(max_workers=len(COMPONENTS) + 1) as pool:
         edge_future = pool.submit(_edge_view, state.admin_address)
         checks = [
-            pool.submit(health.grpc_health, entry.address) if entry else None
-            for entry in components
+            pool.submit(health.component_health, c, entry.address) if entry else None
+            for c, entry in zip(COMPONENTS, components, strict=True)
         ]
         edge = edge_future.result()
         rows = [

@@ -20,13 +20,14 @@ from types import FrameType
 
 from analytics_engine import envoy_config, health, processes
 from analytics_engine import state as stack_state
-from analytics_engine.components import COMPONENTS, Component
+from analytics_engine.components import COMPONENTS, Component, by_name
 from analytics_engine.database import Database, migrate, open_database
 from analytics_engine.descriptor import load as load_descriptor
 from analytics_engine.embedded import redis as embedded_redis
 from analytics_engine.processes import Child, ProcessRef
 from analytics_engine.settings import LOOPBACK, StackSettings
 from analytics_engine.state import ProcessEntry, StackLock, StackState
+from services.security.keys import ensure_key_pair
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,9 @@ class Supervisor:
     def _start(self) -> StackState:
         began = time.monotonic()
         self.paths.state_file.unlink(missing_ok=True)
+        if self.settings.auth.jwks_url is None:
+            # Before Envoy's config is validated: it names the JWKS file.
+            ensure_key_pair(self.paths.keys)
         # Render and validate first: a bad config should fail before anything is started.
         config_text = self._render_envoy_config()
         self._check_ports_free()
@@ -236,6 +240,9 @@ class Supervisor:
             {
                 "DATABASE_URL": self.database.url,
                 "AE_DATA_DIR": str(self.paths.data_dir),
+                "AE_AUTH_JWKS": self.settings.jwks_location,
+                "AE_AUTH_ISSUER": self.settings.auth.issuer,
+                "AE_AUTH_AUDIENCE": self.settings.auth.audience,
                 "PYTHONPATH": os.pathsep.join(p for p in python_path if p),
                 # Logs reach the file as they happen, so a crash report shows the last words.
                 "PYTHONUNBUFFERED": "1",
@@ -244,7 +251,9 @@ class Supervisor:
         return env
 
     def _wait_serving(self) -> None:
-        probes = {c.name: health.HealthProbe(c.env["AE_LISTEN"]) for c in self.components}
+        probes = {
+            c.name: health.probe_for(by_name(c.name), c.env["AE_LISTEN"]) for c in self.components
+        }
         pending = set(probes)
         try:
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from demo_load import rows_per_day_for  # noqa: E402
-from harness import stack  # noqa: E402
+from harness import stack, token_metadata  # noqa: E402
 
 from services.catalog.catalog_files import load_catalog_files  # noqa: E402
 from services.demo.loader import load_demo_data  # noqa: E402
@@ -97,7 +97,7 @@ def report(name: str, samples: list[float], target_p95: float) -> None:
     )
 
 
-async def measure(address: str, runs: int) -> None:
+async def measure(address: str, runs: int, metadata: tuple[tuple[str, str], ...]) -> None:
     codes = [kpi.code for kpi in load_catalog_files().kpis][:100]
     async with grpc.aio.insecure_channel(address) as channel:
         stub = calculation_pb2_grpc.CalculationServiceStub(channel)
@@ -112,6 +112,7 @@ async def measure(address: str, runs: int) -> None:
                     bypass_cache=bypass,
                 ),
                 timeout=60,
+                metadata=metadata,
             )
 
         def one_year(code: str) -> Awaitable[object]:
@@ -124,6 +125,7 @@ async def measure(address: str, runs: int) -> None:
                     bypass_cache=True,
                 ),
                 timeout=60,
+                metadata=metadata,
             )
 
         await dashboard(True)  # warm connections and plans
@@ -162,7 +164,7 @@ def main() -> None:
         asyncio.run(ensure_demo_data(record.database_url, args.rows, args.days))
         calculation = record.process("calculation")
         assert calculation is not None
-        asyncio.run(measure(calculation.address, args.runs))
+        asyncio.run(measure(calculation.address, args.runs, token_metadata(record)))
 
 
 if __name__ == "__main__":

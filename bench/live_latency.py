@@ -1,7 +1,7 @@
 """Live latency through the real stack: ingest commit → dashboard stream receipt.
 
     .venv/bin/python bench/live_latency.py [--streams 1000] [--kpis 100] [--rate 1000]
-        [--seconds 10] [--storm 2000] [--via-envoy] [--data-dir DIR]
+        [--seconds 10] [--storm 2000] [--via-envoy] [--history N] [--sample 20] [--data-dir DIR]
 
 Starts a stack for the run (or measures the one running in --data-dir). N StreamDashboard streams
 of one client × K KPIs are opened on the gateway hub (natively, or through Envoy with --via-envoy);
@@ -15,9 +15,11 @@ object model, whose watermark reaches the batch; latency = that moment − the I
 arrived, the stream open failures when `--storm` streams open at once, and the hub's RSS per open
 stream. Targets: p99 ≤ 200 ms, 0 failures, ≤ 50 KB per stream.
 
-The client runs in this one Python process on the same machine as the stack: on a small machine it
-competes with the stack for CPU, and at large N it is itself a bottleneck (it parses every value
-every stream receives); the figures include that.
+The client runs in this one Python process on the same machine as the stack, where it competes
+with the stack for CPU. So that it does not become the bottleneck at large N, only a sample of the
+streams (`--sample`, 20 by default) is parsed and timed; the others are read as raw bytes, at the
+pace the hub sends them. Each pair's latency is also split at the value's `computed_at` (commit →
+computed: relay, bus, recomputation; computed → receipt: publish, fan-out, stream).
 """
 
 from __future__ import annotations
@@ -47,11 +49,13 @@ from analytics.gateway.v1 import stream_pb2, stream_pb2_grpc  # noqa: E402
 from analytics.type.v1 import types_pb2  # noqa: E402
 from google.protobuf import struct_pb2  # noqa: E402
 
+from analytics_engine.credentials import channel_with  # noqa: E402
 from bench import harness  # noqa: E402
 from services.catalog.catalog_files import load_catalog_files  # noqa: E402
 from services.catalog.domain import Catalog, Field, FieldType, ObjectModel  # noqa: E402
 
 PERIODS = {"minute": types_pb2.PERIOD_MINUTE, "hour": types_pb2.PERIOD_HOUR}
+STREAM_DASHBOARD = "/analytics.gateway.v1.StreamService/StreamDashboard"
 OPEN_SECONDS = 120.0
 RPC_SECONDS = 30.0
 
@@ -137,11 +141,14 @@ class Ledger:
 
     row_times: dict[str, list[int]] = field(default_factory=dict)
     committed_at: dict[str, list[float | None]] = field(default_factory=dict)
+    # The same moments on the wall clock, to compare with a value's `computed_at`.
+    committed_wall: dict[str, list[float]] = field(default_factory=dict)
     failures: int = 0
 
     def reset(self, models: Sequence[ObjectModel]) -> None:
         self.row_times = {m.code: [] for m in models}
         self.committed_at = {m.code: [] for m in models}
+        self.committed_wall = {m.code: [] for m in models}
 
 
 def micros(moment: datetime.datetime) -> int:
@@ -176,6 +183,7 @@ async def feed(
         index = len(ledger.row_times[model.code])
         ledger.row_times[model.code].append(stamp)
         ledger.committed_at[model.code].append(None)
+        ledger.committed_wall[model.code].append(0.0)
         try:
             await data.IngestRows(  # type: ignore[misc]
                 data_pb2.IngestRowsRequest(
@@ -184,6 +192,7 @@ async def feed(
                 timeout=RPC_SECONDS,
             )
             ledger.committed_at[model.code][index] = time.monotonic()
+            ledger.committed_wall[model.code][index] = time.time()
         except grpc.aio.AioRpcError as error:
             ledger.failures += 1
             if ledger.failures <= 3:
@@ -200,15 +209,24 @@ class Receipts:
     """What one stream received: per object model, the batches reached so far and when."""
 
     reached: dict[str, int] = field(default_factory=dict)
-    moments: list[tuple[str, int, float]] = field(default_factory=list)
+    # (object model, batch, receipt monotonic, receipt wall clock, computed_at of the value)
+    moments: list[tuple[str, int, float, float, float]] = field(default_factory=list)
     opened: bool = False
 
 
 class Streams:
     def __init__(
-        self, channels: Sequence[grpc.aio.Channel], work: Workload, period: int, ledger: Ledger
+        self,
+        channels: Sequence[grpc.aio.Channel],
+        work: Workload,
+        period: int,
+        ledger: Ledger,
+        history: int = 0,
+        sample: int = 20,
     ) -> None:
         self._channels = channels
+        self._history = history
+        self._sample = sample
         self._work = work
         self._period = period
         self._ledger = ledger
@@ -224,17 +242,29 @@ class Streams:
             kpi_codes=self._work.kpi_codes,
             client_id=client,
             period=self._period,  # type: ignore[arg-type]
+            history_buckets=self._history,
         )
         started = time.monotonic()
-        for index in range(len(self.calls), len(self.calls) + count):
-            stub = stream_pb2_grpc.StreamServiceStub(self._channels[index % len(self._channels)])
-            call = stub.StreamDashboard(request)
+        first_index = len(self.calls)
+        for index in range(first_index, first_index + count):
+            channel = self._channels[index % len(self._channels)]
             event = asyncio.Event()
-            receipts = Receipts()
-            self.calls.append(call)
-            self.receipts.append(receipts)
             opened.append(event)
-            self.tasks.append(asyncio.create_task(self._consume(call, event, receipts)))
+            call: Any
+            if index - first_index < self._sample:
+                call = stream_pb2_grpc.StreamServiceStub(channel).StreamDashboard(request)
+                receipts = Receipts()
+                self.receipts.append(receipts)
+                consumer = self._consume(call, event, receipts)
+            else:
+                call = channel.unary_stream(
+                    STREAM_DASHBOARD,
+                    request_serializer=stream_pb2.StreamDashboardRequest.SerializeToString,
+                    response_deserializer=None,
+                )(request)
+                consumer = self._drain(call, event)
+            self.calls.append(call)
+            self.tasks.append(asyncio.create_task(consumer))
         waits = [asyncio.create_task(event.wait()) for event in opened]
         await asyncio.wait(waits, timeout=OPEN_SECONDS)
         seconds = time.monotonic() - started
@@ -248,6 +278,12 @@ class Streams:
             wait.cancel()
         return failures, seconds, first[:300]
 
+    async def _drain(self, call: Any, opened: asyncio.Event) -> None:
+        """A stream outside the sample: read as the hub sends, never parsed (the first message is
+        the snapshot)."""
+        async for _ in call:
+            opened.set()
+
     async def _consume(self, call: Any, opened: asyncio.Event, receipts: Receipts) -> None:
         model_of_kpi = self._work.model_of_kpi
         ledger = self._ledger
@@ -260,6 +296,7 @@ class Streams:
             if kind != "update" or not self.recording:
                 continue
             now = time.monotonic()
+            wall = time.time()
             for value in message.update.values:
                 model = model_of_kpi.get(value.kpi_code)
                 if model is None or not value.HasField("watermark"):
@@ -268,8 +305,9 @@ class Streams:
                 times = ledger.row_times[model]
                 reached = bisect.bisect_right(times, mark)
                 before = receipts.reached.get(model, 0)
+                computed = value.computed_at.seconds + value.computed_at.nanos / 1e9
                 for batch in range(before, reached):
-                    receipts.moments.append((model, batch, now))
+                    receipts.moments.append((model, batch, now, wall, computed))
                 if reached > before:
                     receipts.reached[model] = reached
 
@@ -280,24 +318,37 @@ class Streams:
         self.calls, self.tasks, self.receipts = [], [], []
 
 
-def latencies(receipts: Sequence[Receipts], ledger: Ledger) -> tuple[list[float], int]:
-    """Receipt − commit in ms over every (stream, batch) pair; and the pairs never received."""
-    found: list[float] = []
+@dataclass
+class Latencies:
+    """Per (stream, batch) pair, in ms: receipt − commit, split at the moment the calculation
+    service computed the value (wall clock): commit → computed covers the relay, the bus and the
+    recomputation; computed → receipt the publish, the hub's fan-out and the stream."""
+
+    total: list[float] = field(default_factory=list)
+    to_computed: list[float] = field(default_factory=list)
+    to_receipt: list[float] = field(default_factory=list)
+    missing: int = 0
+
+
+def latencies(receipts: Sequence[Receipts], ledger: Ledger) -> Latencies:
+    """Receipt − commit over every (stream, batch) pair, and the pairs never received."""
+    found = Latencies()
     committed = sum(
         sum(1 for at in moments if at is not None) for moments in ledger.committed_at.values()
     )
-    missing = 0
     for stream in receipts:
         if not stream.opened:
             continue
         seen = 0
-        for model, batch, moment in stream.moments:
+        for model, batch, moment, wall, computed in stream.moments:
             at = ledger.committed_at[model][batch]
             if at is not None:
-                found.append((moment - at) * 1000)
+                found.total.append((moment - at) * 1000)
+                found.to_computed.append((computed - ledger.committed_wall[model][batch]) * 1000)
+                found.to_receipt.append((wall - computed) * 1000)
                 seen += 1
-        missing += committed - seen
-    return found, missing
+        found.missing += committed - seen
+    return found
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -320,6 +371,9 @@ class Phase:
     streams: int
     p50: float | None
     p99: float | None
+    # Medians of the two legs (see Latencies).
+    to_computed: float | None
+    to_receipt: float | None
     pairs: int
     missing: int
     ingest_failures: int
@@ -347,13 +401,15 @@ async def measure(
     )
     await asyncio.sleep(args.drain)
     streams.recording = False
-    found, missing = latencies(streams.receipts, ledger)
+    found = latencies(streams.receipts, ledger)
     return Phase(
         streams=count,
-        p50=statistics.median(found) if found else None,
-        p99=percentile(found, 0.99) if found else None,
-        pairs=len(found),
-        missing=missing,
+        p50=statistics.median(found.total) if found.total else None,
+        p99=percentile(found.total, 0.99) if found.total else None,
+        to_computed=statistics.median(found.to_computed) if found.total else None,
+        to_receipt=statistics.median(found.to_receipt) if found.total else None,
+        pairs=len(found.total),
+        missing=found.missing,
         ingest_failures=ledger.failures,
         batches=sum(len(times) for times in ledger.row_times.values()),
     )
@@ -369,6 +425,11 @@ def report(phase: Phase) -> None:
         f"never received: {phase.missing}; batches {phase.batches}, "
         f"ingest failures {phase.ingest_failures}"
     )
+    if phase.to_computed is not None and phase.to_receipt is not None:
+        print(
+            f"    medians of the legs: commit→computed {phase.to_computed:.0f} ms, "
+            f"computed→receipt {phase.to_receipt:.0f} ms"
+        )
 
 
 async def run(args: argparse.Namespace, record: Any) -> None:
@@ -387,13 +448,13 @@ async def run(args: argparse.Namespace, record: Any) -> None:
         f"through {data_entry.address}; period {args.period}"
     )
     options = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", -1)]
-    channels = [
-        grpc.aio.insecure_channel(address, options=options) for _ in range(args.connections)
-    ]
-    data_channel = grpc.aio.insecure_channel(data_entry.address)
+    # An admin, who names each phase's client in its requests.
+    admin = harness.token_metadata(record)
+    channels = [channel_with(address, admin, options=options) for _ in range(args.connections)]
+    data_channel = channel_with(data_entry.address, admin)
     data = data_pb2_grpc.DataServiceStub(data_channel)
     ledger = Ledger()
-    streams = Streams(channels, work, PERIODS[args.period], ledger)
+    streams = Streams(channels, work, PERIODS[args.period], ledger, args.history, args.sample)
     run_id = uuid.uuid4().hex[:6]
     try:
         # One stream: the latency without fan-out.
@@ -453,6 +514,12 @@ def main() -> None:
     parser.add_argument("--period", choices=sorted(PERIODS), default="minute")
     parser.add_argument("--connections", type=int, default=16, help="client HTTP/2 connections")
     parser.add_argument("--via-envoy", action="store_true", help="streams through Envoy")
+    parser.add_argument(
+        "--history", type=int, default=0, help="history buckets per KPI in snapshots (0: default)"
+    )
+    parser.add_argument(
+        "--sample", type=int, default=20, help="streams whose every value is parsed and timed"
+    )
     parser.add_argument("--data-dir", help="measure the stack running there instead")
     args = parser.parse_args()
     with harness.stack(args.data_dir) as record:

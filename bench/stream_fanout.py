@@ -36,7 +36,10 @@ from analytics.type.v1 import types_pb2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from analytics_engine.credentials import bearer_metadata, channel_with  # noqa: E402
 from analytics_engine.embedded.redis import server_binary  # noqa: E402
+from services.security.keys import KeyFiles, ensure_key_pair  # noqa: E402
+from services.security.tokens import mint_token  # noqa: E402
 
 CLIENT = "bench-client"
 PERIOD = types_pb2.PERIOD_MINUTE
@@ -92,7 +95,11 @@ def rss_kb(pid: int) -> int:
 
 
 @contextlib.asynccontextmanager
-async def environment(tick: float) -> AsyncIterator[tuple[str, str, subprocess.Popen[bytes]]]:
+async def environment(
+    tick: float,
+) -> AsyncIterator[tuple[str, str, subprocess.Popen[bytes], tuple[tuple[str, str], ...]]]:
+    """Redis, a stand-in calculation desk and a real hub process; plus the metadata of a viewer
+    of CLIENT that the hub accepts (a key pair made for the run)."""
     redis_port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         redis_server = start(
@@ -114,8 +121,11 @@ async def environment(tick: float) -> AsyncIterator[tuple[str, str, subprocess.P
         calc_port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         hub_port = free_port()
+        keys = KeyFiles(Path(data_dir) / "auth")
+        signing_key = ensure_key_pair(keys)
         env = dict(os.environ)
         env.update(
+            AE_AUTH_JWKS=str(keys.jwks),
             AE_SERVICE_NAME="gateway",
             AE_LISTEN=f"127.0.0.1:{hub_port}",
             AE_LOG_LEVEL="WARNING",
@@ -137,7 +147,10 @@ async def environment(tick: float) -> AsyncIterator[tuple[str, str, subprocess.P
         hub = start([sys.executable, "-m", "gateway"], cwd=ROOT, env=env)
         try:
             await wait_serving(f"127.0.0.1:{hub_port}")
-            yield f"127.0.0.1:{hub_port}", f"redis://127.0.0.1:{redis_port}/0", hub
+            viewer = bearer_metadata(
+                mint_token(signing_key, role="analyst", client_id=CLIENT, ttl_seconds=24 * 3600)
+            )
+            yield f"127.0.0.1:{hub_port}", f"redis://127.0.0.1:{redis_port}/0", hub, viewer
         finally:
             hub.terminate()
             # Off the loop: the hub releases its leases at shutdown, and the desk must answer.
@@ -252,8 +265,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 async def run(args: argparse.Namespace) -> None:
     codes = [f"KPI_{i:03d}" for i in range(args.kpis)]
-    async with environment(args.tick) as (address, redis_url, hub):
-        channels = [grpc.aio.insecure_channel(address) for _ in range(args.connections)]
+    async with environment(args.tick) as (address, redis_url, hub, viewer):
+        channels = [channel_with(address, viewer) for _ in range(args.connections)]
         receiver = Receiver()
         base_rss = rss_kb(hub.pid)
 

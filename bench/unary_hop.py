@@ -34,7 +34,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness import stack  # noqa: E402
+from harness import stack, token_metadata  # noqa: E402
 
 BARE_ENVOY = Path(__file__).with_name("bare_envoy.yaml")
 
@@ -70,30 +70,35 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-Call = Callable[[grpc.aio.Channel], Awaitable[object]]
+Metadata = tuple[tuple[str, str], ...]
+Call = Callable[[grpc.aio.Channel, Metadata], Awaitable[object]]
 
 
-def get_kpi(channel: grpc.aio.Channel) -> Awaitable[object]:
+def get_kpi(channel: grpc.aio.Channel, metadata: Metadata) -> Awaitable[object]:
     stub = catalog_pb2_grpc.CatalogServiceStub(channel)
-    return stub.GetKpi(catalog_pb2.GetKpiRequest(code="SCOR_POF"), timeout=5)
+    return stub.GetKpi(catalog_pb2.GetKpiRequest(code="SCOR_POF"), timeout=5, metadata=metadata)
 
 
-def health_check(channel: grpc.aio.Channel) -> Awaitable[object]:
+def health_check(channel: grpc.aio.Channel, metadata: Metadata) -> Awaitable[object]:
     stub = health_pb2_grpc.HealthStub(channel)
-    return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+    return stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=5, metadata=metadata)
 
 
-async def measure(direct: str, edge: str, calls: int, call: Call) -> dict[str, list[float]]:
+async def measure(
+    direct: str, edge: str, calls: int, call: Call, metadata: Metadata = ()
+) -> dict[str, list[float]]:
+    """Both paths carry the same token, so each pays one verification in the service; the edge
+    also verifies it (that is part of the hop)."""
     timings: dict[str, list[float]] = {"direct": [], "envoy": []}
     async with grpc.aio.insecure_channel(direct) as a, grpc.aio.insecure_channel(edge) as b:
         channels = {"direct": a, "envoy": b}
         for channel in channels.values():  # warm up connections and caches
             for _ in range(50):
-                await call(channel)
+                await call(channel, metadata)
         for _ in range(calls):
             for name, channel in channels.items():
                 started = time.perf_counter()
-                await call(channel)
+                await call(channel, metadata)
                 timings[name].append((time.perf_counter() - started) * 1000)
     return timings
 
@@ -117,8 +122,10 @@ def main() -> None:
         catalog, gateway = record.process("catalog"), record.process("gateway")
         assert catalog is not None and gateway is not None
         edge = record.public_address
-        kpi = asyncio.run(measure(catalog.address, edge, args.calls, get_kpi))
-        health = asyncio.run(measure(gateway.address, edge, args.calls, health_check))
+        analyst = token_metadata(record, "analyst", "bench")
+        operator = token_metadata(record, "operator")
+        kpi = asyncio.run(measure(catalog.address, edge, args.calls, get_kpi, analyst))
+        health = asyncio.run(measure(gateway.address, edge, args.calls, health_check, operator))
         with bare_envoy(gateway.address) as bare:
             baseline = asyncio.run(measure(gateway.address, bare, args.calls, health_check))
     report("unary CatalogService.GetKpi", kpi)

@@ -1,7 +1,8 @@
 """Regenerate everything in gen/ from proto/ (one command: `make gen`).
 
 Steps: `buf lint`, `buf build` into the descriptor set Envoy reads, then protoc (from grpcio-tools)
-on buf's output for Python messages, grpc stubs and mypy-protobuf typed stubs.
+on buf's output for Python messages, grpc stubs and mypy-protobuf typed stubs, then `buf generate`
+(buf.gen.yaml, protoc-gen-es from the repository's npm tools) for the TypeScript in gen/ts/src.
 
 `--check` generates into a temporary folder and fails when the committed gen/ differs, which is how
 the test suite notices a stale gen/.
@@ -25,6 +26,10 @@ GEN_DIR = ROOT / "gen"
 HANDWRITTEN = {"pyproject.toml", "README.md", "analytics_sdk"}
 GENERATED_PY_ROOT = "analytics"
 DESCRIPTOR = "descriptor.binpb"
+# Where buf.gen.yaml writes the TypeScript, relative to the output base; the TypeScript SDK's
+# package.json, tsconfig.json and README.md beside it are hand-written.
+GENERATED_TS = Path("ts") / "src"
+BUF_GEN_TEMPLATE = ROOT / "buf.gen.yaml"
 
 
 def buf() -> list[str]:
@@ -75,12 +80,25 @@ def generate_into(out: Path) -> None:
         if folder.is_dir() and folder.name != "__pycache__":
             (folder / "__init__.py").touch()
     (py_out / GENERATED_PY_ROOT / "py.typed").touch()
+    generate_typescript(out)
+
+
+def generate_typescript(out: Path) -> None:
+    if not (ROOT / "node_modules" / ".bin" / "protoc-gen-es").exists():
+        sys.exit("protoc-gen-es not found: run `npm ci` in the repository root (make setup does)")
+    # buf writes below `-o` at the template's `out` (gen/ts/src); move that to out/ts/src.
+    buf_out = out / "buf-generate"
+    run([*buf(), "generate", "--template", str(BUF_GEN_TEMPLATE), "-o", str(buf_out)])
+    (out / GENERATED_TS).parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(buf_out / "gen" / GENERATED_TS, out / GENERATED_TS)
+    shutil.rmtree(buf_out)
 
 
 def generated_paths(root: Path) -> list[Path]:
     paths = [root / DESCRIPTOR]
     py_root = root / "python" / GENERATED_PY_ROOT
     paths += sorted(p for p in py_root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    paths += sorted(p for p in (root / GENERATED_TS).rglob("*") if p.is_file())
     return paths
 
 
@@ -118,6 +136,8 @@ def main() -> int:
         target = GEN_DIR / "python" / GENERATED_PY_ROOT
         shutil.copytree(fresh / "python" / GENERATED_PY_ROOT, target)
         shutil.copyfile(fresh / DESCRIPTOR, GEN_DIR / DESCRIPTOR)
+        shutil.rmtree(GEN_DIR / GENERATED_TS, ignore_errors=True)
+        shutil.copytree(fresh / GENERATED_TS, GEN_DIR / GENERATED_TS)
     print("generated gen/")
     return 0
 

@@ -19,6 +19,15 @@ class FieldViolation:
     description: str
 
 
+@dataclass(frozen=True)
+class InText:
+    """A detail (e.g. a formula diagnostic) together with the text its line and column refer to,
+    so that character offsets can be given too."""
+
+    detail: object
+    text: str
+
+
 class DomainError(Exception):
     """Base of every error a caller is meant to see."""
 
@@ -36,11 +45,19 @@ class AlreadyExists(DomainError):
 
 
 class InvalidArgument(DomainError):
-    """The request is malformed; `violations` name the fields at fault."""
+    """The request is malformed; `violations` name the fields at fault. `details` are further
+    machine-readable facts about the fault (plain dataclasses such as formula diagnostics) that the
+    runtime sends along as status details."""
 
-    def __init__(self, message: str, violations: Iterable[FieldViolation] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        violations: Iterable[FieldViolation] = (),
+        details: Iterable[object] = (),
+    ) -> None:
         super().__init__(message)
         self.violations = tuple(violations)
+        self.details = tuple(details)
 
     @classmethod
     def for_field(cls, field: str, description: str) -> InvalidArgument:

@@ -3,7 +3,8 @@
 pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.redis",
-    "tests.fixtures.grpc_servers",
     "tests.fixtures.stack",
+    "tests.fixtures.auth",
+    "tests.fixtures.grpc_servers",
     "tests.fixtures.kitchen",
 ]

@@ -1,33 +1,77 @@
 """The calculation service's live-subscription registry, as the hub uses it (one adapter, one
-concern): leases, releases and snapshots over `CalculationInternalService`."""
+concern): leases, releases and snapshots over `CalculationInternalService`.
+
+Every call that fails raises `Unavailable`, whatever the gRPC status: the hub's loops retry on
+that one type, and a caller of a stream sees a retryable status rather than a peer's failure."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from analytics.calculation.v1 import calculation_pb2, calculation_pb2_grpc
+from analytics.type.v1 import types_pb2
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, status_pb2
 
 from gateway.streaming.buckets import LivePeriod
 from gateway.streaming.periods import to_wire
 from services.errors import Unavailable
+from services.security.caller import Caller
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """The rights of a stream's caller, hashable: streams of callers with equal rights share one
+    subscription, and callers with different rights never do."""
+
+    key: str
+    # Not part of the identity: callers with equal rights share one subscription whoever they are.
+    subject: str = field(compare=False)
+    role: str
+    attributes: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, caller: Caller) -> Viewer:
+        return cls(
+            caller.security_context(),
+            caller.subject,
+            caller.role.value,
+            tuple(sorted(caller.attributes.items())),
+        )
+
+    def to_wire(self, client_id: str) -> types_pb2.SecurityContext:
+        return types_pb2.SecurityContext(
+            client_id=client_id,
+            subject=self.subject,
+            roles=[self.role],
+            attributes=dict(self.attributes),
+            key=self.key,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionId:
-    """What a stream watches: one KPI of one client at one bucket size."""
+    """What a stream watches: one KPI of one client at one bucket size, seen with one set of
+    rights (None: no caller, every row)."""
 
     client_id: str
     kpi_code: str
     period: LivePeriod
+    viewer: Viewer | None = None
+
+    @property
+    def security_context_key(self) -> str:
+        return self.viewer.key if self.viewer is not None else ""
 
     def to_wire(self) -> calculation_pb2.KpiSubscription:
-        return calculation_pb2.KpiSubscription(
+        message = calculation_pb2.KpiSubscription(
             kpi_code=self.kpi_code, client_id=self.client_id, period=to_wire(self.period)
         )
+        if self.viewer is not None:
+            message.security_context.CopyFrom(self.viewer.to_wire(self.client_id))
+        return message
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +112,16 @@ class CalculationSubscriptions:
             )
         except grpc.aio.AioRpcError as failure:
             raise _unavailable(failure) from failure
-        by_wire = {(s.kpi_code, s.client_id, to_wire(s.period)): s for s in subscriptions}
+        by_wire = {
+            (s.kpi_code, s.client_id, to_wire(s.period), s.security_context_key): s
+            for s in subscriptions
+        }
         granted: dict[SubscriptionId, Lease] = {}
         for lease in response.leases:
             wire = lease.subscription
-            subscription = by_wire.get((wire.kpi_code, wire.client_id, wire.period))
+            subscription = by_wire.get(
+                (wire.kpi_code, wire.client_id, wire.period, wire.security_context.key)
+            )
             if subscription is not None:
                 granted[subscription] = Lease(lease.subscription_key, lease.channel)
         refused: dict[SubscriptionId, status_pb2.Status] = {}
@@ -90,12 +139,15 @@ class CalculationSubscriptions:
 
     async def release(self, hub_id: str, subscription_keys: Sequence[str]) -> None:
         """Release leases; an empty list releases every lease of the hub."""
-        await self._stub.ReleaseSubscriptions(
-            calculation_pb2.ReleaseSubscriptionsRequest(
-                hub_id=hub_id, subscription_keys=list(subscription_keys)
-            ),
-            timeout=self._timeout,
-        )
+        try:
+            await self._stub.ReleaseSubscriptions(
+                calculation_pb2.ReleaseSubscriptionsRequest(
+                    hub_id=hub_id, subscription_keys=list(subscription_keys)
+                ),
+                timeout=self._timeout,
+            )
+        except grpc.aio.AioRpcError as failure:
+            raise _unavailable(failure) from failure
 
     async def snapshots(
         self, subscriptions: Sequence[SubscriptionId], history_buckets: int

@@ -14,29 +14,38 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-import grpc
 from analytics.calculation.v1 import calculation_pb2
 from analytics.events.v1 import events_pb2
 from analytics.type.v1 import types_pb2
 from google.protobuf.message import DecodeError
 from google.rpc import code_pb2, status_pb2
 
-from gateway.streaming.calculation_client import CalculationSubscriptions, Lease, SubscriptionId
+from gateway.streaming.audiences import Audience, Audiences
+from gateway.streaming.calculation_client import (
+    CalculationSubscriptions,
+    Lease,
+    SubscriptionId,
+    Viewer,
+)
 from gateway.streaming.channel_listener import ChannelListener
 from gateway.streaming.latest_values import LatestValues
 from gateway.streaming.live_stream import Ending, EndReason, KpiFailure, LiveStream
-from gateway.streaming.snapshot_reads import SnapshotReads
+from gateway.streaming.snapshot_reads import SnapshotReads, failed
 from gateway.streaming.stream_request import StreamRequest
 from gateway.streaming.subscriptions import SubscriptionRegistry
 from gateway.streaming.ticker import Ticker, TickSettings, utc_now
+from gateway.streaming.wire import SharedValueEncodings
 from services.errors import Unavailable
+from services.security.caller import current_caller
 
 log = logging.getLogger(__name__)
 
 _RESYNC_RETRY_SECONDS = 1.0
+_LOOP_RESTART_SECONDS = 1.0
 _RESYNC_CHUNK = 500
 
 
@@ -58,8 +67,10 @@ class OpenedStream:
 
     stream: LiveStream
     request: StreamRequest
-    held: dict[SubscriptionId, Lease] = field(default_factory=dict)
-    series: list[calculation_pb2.KpiSnapshot] = field(default_factory=list)
+    held: Mapping[SubscriptionId, Lease] = field(default_factory=dict)
+    audience: Audience | None = None
+    # The snapshot's KPI series, encoded (shared with the streams that opened together).
+    series: list[bytes] = field(default_factory=list)
     failures: list[KpiFailure] = field(default_factory=list)
     opened_at: datetime.datetime = field(default_factory=utc_now)
 
@@ -78,10 +89,6 @@ def snapshot_values(snapshot: calculation_pb2.KpiSnapshot) -> list[types_pb2.Kpi
     return values
 
 
-def _failed(snapshot: calculation_pb2.KpiSnapshot) -> bool:
-    return snapshot.HasField("error") and snapshot.error.code != code_pb2.OK
-
-
 class StreamHub:
     def __init__(
         self,
@@ -98,7 +105,8 @@ class StreamHub:
         self.listener = ChannelListener(redis_url, self._on_message, self._request_resync)
         self.ticker = Ticker(settings.tick)
         self.closing = False
-        self._watchers: dict[str, set[LiveStream]] = defaultdict(set)
+        self._audiences = Audiences()
+        self._shared_values = SharedValueEncodings()
         self._latest = LatestValues(buckets_kept=settings.resync_history_buckets + 2)
         self._resync_wanted = asyncio.Event()
         self.updates_received = 0
@@ -116,14 +124,19 @@ class StreamHub:
             uuid.uuid4().hex, request.period, self.settings.max_pending_values, time.monotonic()
         )
         opened = OpenedStream(stream, request)
+        # Keyed by the caller's rights: viewers with different rights never share a value.
+        caller = current_caller()
+        viewer = Viewer.of(caller) if caller is not None else None
         wanted = [
-            SubscriptionId(request.client_id, code, request.period) for code in request.kpi_codes
+            SubscriptionId(request.client_id, code, request.period, viewer)
+            for code in request.kpi_codes
         ]
         try:
             acquired = await self.registry.acquire(wanted)
-            opened.held = acquired.granted
+            opened.audience = self._audiences.join(stream, acquired.granted)
+            # Shared with every stream holding the same leases; this stream's own copy goes.
+            opened.held = opened.audience.held
             for lease in acquired.granted.values():
-                self._watchers[lease.subscription_key].add(stream)
                 self.listener.add(lease.channel)
             opened.failures.extend(
                 KpiFailure(subscription.kpi_code, status)
@@ -146,29 +159,31 @@ class StreamHub:
 
     async def _read_snapshot(self, opened: OpenedStream) -> None:
         subscriptions = list(opened.held)
-        snapshots = await self.snapshot_reads.get(subscriptions, opened.request.history_buckets)
-        by_code = {snapshot.kpi_code: snapshot for snapshot in snapshots}
+        reads = await self.snapshot_reads.get(subscriptions, opened.request.history_buckets)
+        by_code = {read.snapshot.kpi_code: read for read in reads}
         for code in opened.request.kpi_codes:
-            snapshot = by_code.get(code)
-            if snapshot is None:
+            read = by_code.get(code)
+            if read is None:
                 continue
-            if _failed(snapshot):
-                opened.failures.append(KpiFailure(code, snapshot.error))
+            if failed(read.snapshot):
+                opened.failures.append(KpiFailure(code, read.snapshot.error))
             else:
-                opened.series.append(snapshot)
-                opened.stream.discard_covered_by(snapshot_values(snapshot))
+                opened.series.append(read.encoded)
+                opened.stream.discard_covered_by(snapshot_values(read.snapshot))
+
+    def encoded_values(self, values: list[types_pb2.KpiValue]) -> bytes:
+        """An update's values, encoded once per tick for every stream that sends the same."""
+        return self._shared_values.encoded(self.ticker.ticks, values)
 
     def close(self, opened: OpenedStream) -> None:
         """Forget a stream; subscriptions nobody on this hub watches any more are released."""
         stream = opened.stream
         self.ticker.remove(stream)
+        if opened.audience is not None:
+            for key in self._audiences.leave(stream, opened.audience):
+                self._latest.forget(key)
+            opened.audience = None
         for lease in opened.held.values():
-            watchers = self._watchers.get(lease.subscription_key)
-            if watchers is not None:
-                watchers.discard(stream)
-                if not watchers:
-                    del self._watchers[lease.subscription_key]
-                    self._latest.forget(lease.subscription_key)
             self.listener.remove(lease.channel)
         self.registry.release(opened.held)
         opened.held = {}
@@ -183,15 +198,16 @@ class StreamHub:
         self._fan_out(update.subscription_key, update.values)
 
     def _fan_out(self, subscription_key: str, values: Iterable[types_pb2.KpiValue]) -> None:
-        watchers = self._watchers.get(subscription_key)
-        if not watchers:
+        audiences = self._audiences.watching(subscription_key)
+        if not audiences:
             return
         news = self._latest.changed(subscription_key, values)
         if not news:
             return
-        for stream in watchers:
-            stream.offer(news)
-            self.ticker.mark_dirty(stream)
+        for streams in audiences:
+            for stream in streams:
+                stream.offer(news)
+            self.ticker.mark_all_dirty(streams)
 
     async def _request_resync(self) -> None:
         self._resync_wanted.set()
@@ -200,9 +216,10 @@ class StreamHub:
         lease = self.registry.held().get(subscription)
         if lease is None:
             return
-        for stream in self._watchers.get(lease.subscription_key, ()):
-            stream.fail_kpi(KpiFailure(subscription.kpi_code, status))
-            self.ticker.mark_dirty(stream)
+        for streams in self._audiences.watching(lease.subscription_key):
+            for stream in streams:
+                stream.fail_kpi(KpiFailure(subscription.kpi_code, status))
+            self.ticker.mark_all_dirty(streams)
 
     async def _resync_loop(self) -> None:
         while True:
@@ -210,8 +227,8 @@ class StreamHub:
             self._resync_wanted.clear()
             try:
                 await self.resync()
-            except grpc.aio.AioRpcError as error:
-                log.warning("refreshing streams failed: %s; retrying", error.code())
+            except Unavailable as error:
+                log.warning("refreshing streams failed: %s; retrying", error)
                 await asyncio.sleep(_RESYNC_RETRY_SECONDS)
                 self._resync_wanted.set()
 
@@ -231,7 +248,7 @@ class StreamHub:
                 keys = {s.kpi_code: held[s].subscription_key for s in chunk if s in held}
                 for snapshot in snapshots:
                     key = snapshot.subscription_key or keys.get(snapshot.kpi_code, "")
-                    if key and not _failed(snapshot):
+                    if key and not failed(snapshot):
                         self._fan_out(key, snapshot_values(snapshot))
 
     def shut_down(self) -> None:
@@ -241,18 +258,36 @@ class StreamHub:
             stream.end(shutdown_ending())
 
     async def run(self) -> None:
-        """The hub's background work; ends every stream when it stops (shutdown or failure)."""
+        """The hub's background work, until cancelled (shutdown); then ends every stream."""
+        loops: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+            "ticker": self.ticker.run,
+            "redis listener": self.listener.run,
+            "lease renewal": lambda: self.registry.renew_loop(
+                self._request_resync, self._on_refused
+            ),
+            "lease release": self.registry.release_loop,
+            "stream refresh": self._resync_loop,
+        }
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.ticker.run())
-                tasks.create_task(self.listener.run())
-                tasks.create_task(self.registry.renew_loop(self._request_resync, self._on_refused))
-                tasks.create_task(self.registry.release_loop())
-                tasks.create_task(self._resync_loop())
+                for name, loop in loops.items():
+                    tasks.create_task(_kept_running(name, loop))
         finally:
             self.shut_down()
             try:
                 async with asyncio.timeout(1.0):
                     await self.registry.release_everything()
-            except (grpc.aio.AioRpcError, TimeoutError) as error:
-                log.warning("releasing this hub's leases at shutdown failed: %r", error)
+            except (Unavailable, TimeoutError) as error:
+                log.warning("releasing this hub's leases at shutdown failed: %s", error)
+
+
+async def _kept_running(name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run one of the hub's loops for the life of the process. A loop that fails unexpectedly is
+    logged and started again: the process stays up serving streams, so a hub whose loops had
+    stopped would accept streams that never move."""
+    while True:
+        try:
+            await loop()
+        except Exception:
+            log.exception("the hub's %s failed; restarting it", name)
+        await asyncio.sleep(_LOOP_RESTART_SECONDS)

@@ -12,7 +12,13 @@ from collections.abc import Iterable
 
 from analytics.type.v1 import types_pb2
 
-from gateway.streaming.coalescing import ValueKey, computed_order, same_reading, value_key
+from gateway.streaming.coalescing import (
+    KeyedValue,
+    ValueKey,
+    computed_order,
+    same_reading,
+    value_key,
+)
 
 
 class LatestValues:
@@ -24,10 +30,11 @@ class LatestValues:
 
     def changed(
         self, subscription_key: str, values: Iterable[types_pb2.KpiValue]
-    ) -> list[types_pb2.KpiValue]:
-        """Record `values`; return those that differ from what was known (unknown ones included)."""
+    ) -> list[KeyedValue]:
+        """Record `values`; return those that differ from what was known (unknown ones included),
+        with their keys."""
         known = self._values.setdefault(subscription_key, {})
-        news = []
+        news: list[KeyedValue] = []
         for value in values:
             key = value_key(value)
             previous = known.get(key)
@@ -36,7 +43,7 @@ class LatestValues:
             ):
                 continue
             known[key] = value
-            news.append(value)
+            news.append((key, value))
         if news:
             self._prune(known)
         return news

@@ -17,7 +17,7 @@ from analytics.type.v1 import types_pb2
 from google.rpc import code_pb2, status_pb2
 
 from gateway.streaming.buckets import LivePeriod
-from gateway.streaming.coalescing import PendingValues
+from gateway.streaming.coalescing import KeyedValue, PendingValues
 
 _stream_numbers = itertools.count(1)
 
@@ -98,7 +98,7 @@ class LiveStream:
     def pending_count(self) -> int:
         return len(self._pending)
 
-    def offer(self, values: Iterable[types_pb2.KpiValue]) -> None:
+    def offer(self, values: Iterable[KeyedValue]) -> None:
         self._pending.offer(values)
         if self._pending.overflowed and self._ending is None:
             self._ending = Ending(

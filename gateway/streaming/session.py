@@ -17,6 +17,7 @@ from gateway.streaming.live_stream import Ending, EndReason
 from gateway.streaming.stream_messages import Response
 from gateway.streaming.stream_request import StreamRequest
 from gateway.streaming.ticker import utc_now
+from gateway.streaming.wire import PreEncoded
 from services.runtime.call_context import request_id_var
 from services.runtime.status import exception_status
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 async def stream_session(
     hub: StreamHub, request: StreamRequest, response_type: type[Response]
-) -> AsyncGenerator[Response, None]:
+) -> AsyncGenerator[Response | PreEncoded, None]:
     # Failing to open raises: the caller gets a plain gRPC status, as nothing was sent yet.
     opened = await hub.open(request)
     stream = opened.stream
@@ -46,7 +47,12 @@ async def stream_session(
                 if outgoing is None:
                     continue
                 message = stream_messages.following(
-                    response_type, next(sequence), outgoing, request.period, utc_now()
+                    response_type,
+                    next(sequence),
+                    outgoing,
+                    request.period,
+                    utc_now(),
+                    hub.encoded_values,
                 )
             except Exception as error:  # noqa: BLE001 - after the first message, errors travel in-band
                 status = exception_status(error, request_id_var.get())

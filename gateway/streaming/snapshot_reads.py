@@ -7,19 +7,42 @@ read once: one GetKpiSnapshots call per batch, whatever the number of streams wa
 A stream asks only after it is registered as a watcher of its subscriptions, and a batch is read
 only after its window closes, so every value published after the read started reaches the
 stream as an update; nothing falls between the snapshot and the updates.
+
+Each snapshot read is also encoded once, for every stream that gets it (see `wire`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from analytics.calculation.v1 import calculation_pb2
+from google.rpc import code_pb2
 
 from gateway.streaming.calculation_client import SubscriptionId
+from gateway.streaming.wire import series_entry
 
 Read = Callable[[Sequence[SubscriptionId], int], Awaitable[list[calculation_pb2.KpiSnapshot]]]
 Key = tuple[SubscriptionId, int]
+
+
+def failed(snapshot: calculation_pb2.KpiSnapshot) -> bool:
+    return snapshot.HasField("error") and snapshot.error.code != code_pb2.OK
+
+
+@dataclass(frozen=True, slots=True)
+class SharedSnapshot:
+    """One subscription's snapshot, shared by the streams that asked for it together, with its
+    series encoded as a stream snapshot entry (empty when the snapshot failed)."""
+
+    snapshot: calculation_pb2.KpiSnapshot
+    encoded: bytes
+
+    @classmethod
+    def of(cls, snapshot: calculation_pb2.KpiSnapshot) -> SharedSnapshot:
+        return cls(snapshot, b"" if failed(snapshot) else series_entry(snapshot))
+
 
 # Subscriptions per GetKpiSnapshots call: big enough for a storm, small enough for one deadline.
 MAX_PER_CALL = 500
@@ -29,13 +52,13 @@ class SnapshotReads:
     def __init__(self, read: Read, window_seconds: float = 0.02) -> None:
         self._read = read
         self._window = window_seconds
-        self._waiting: dict[Key, asyncio.Future[calculation_pb2.KpiSnapshot]] = {}
+        self._waiting: dict[Key, asyncio.Future[SharedSnapshot]] = {}
         self._flush: asyncio.TimerHandle | None = None
         self.calls = 0
 
     async def get(
         self, subscriptions: Sequence[SubscriptionId], history_buckets: int
-    ) -> list[calculation_pb2.KpiSnapshot]:
+    ) -> list[SharedSnapshot]:
         loop = asyncio.get_running_loop()
         futures = []
         for subscription in subscriptions:
@@ -63,7 +86,7 @@ class SnapshotReads:
         self,
         chunk: list[SubscriptionId],
         history: int,
-        batch: dict[Key, asyncio.Future[calculation_pb2.KpiSnapshot]],
+        batch: dict[Key, asyncio.Future[SharedSnapshot]],
     ) -> None:
         self.calls += 1
         try:
@@ -79,4 +102,4 @@ class SnapshotReads:
         for subscription, snapshot in zip(chunk, snapshots, strict=True):
             future = batch[(subscription, history)]
             if not future.done():
-                future.set_result(snapshot)
+                future.set_result(SharedSnapshot.of(snapshot))

@@ -4,15 +4,18 @@ shape, so one builder serves both (the response class is a parameter)."""
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from typing import TypeVar
 
 from analytics.gateway.v1 import stream_pb2
+from analytics.type.v1 import types_pb2
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from gateway.streaming.buckets import LivePeriod
 from gateway.streaming.hub import OpenedStream
 from gateway.streaming.live_stream import Ending, EndReason, Heartbeat, KpiFailure, Outgoing
 from gateway.streaming.periods import to_wire
+from gateway.streaming.wire import PreEncoded, with_field
 
 Response = TypeVar("Response", stream_pb2.StreamKpiResponse, stream_pb2.StreamDashboardResponse)
 
@@ -38,31 +41,25 @@ def snapshot(
     sequence: int,
     opened: OpenedStream,
     heartbeat_seconds: float,
-) -> Response:
+) -> PreEncoded:
+    """The first message: this stream's own fields, then the KPI series encoded once for every
+    stream that read the same snapshot."""
     period: LivePeriod = opened.request.period
     now = opened.opened_at
     heartbeat = duration_pb2.Duration()
     heartbeat.FromMilliseconds(int(heartbeat_seconds * 1000))
-    return response_type(
-        sequence=sequence,
-        snapshot=stream_pb2.StreamSnapshot(
-            stream_id=opened.stream.stream_id,
-            period=to_wire(period),
-            kpis=[
-                stream_pb2.KpiSeriesSnapshot(
-                    kpi_code=series.kpi_code,
-                    current=series.current if series.HasField("current") else None,
-                    history=series.history,
-                )
-                for series in opened.series
-            ],
-            errors=_errors(opened.failures),
-            current_bucket_start=_timestamp(period.bucket_start(now)),
-            next_bucket_start=_timestamp(period.next_bucket_start(now)),
-            server_time=_timestamp(now),
-            heartbeat_interval=heartbeat,
-        ),
+    own = stream_pb2.StreamSnapshot(
+        stream_id=opened.stream.stream_id,
+        period=to_wire(period),
+        errors=_errors(opened.failures),
+        current_bucket_start=_timestamp(period.bucket_start(now)),
+        next_bucket_start=_timestamp(period.next_bucket_start(now)),
+        server_time=_timestamp(now),
+        heartbeat_interval=heartbeat,
     )
+    field_number = response_type.DESCRIPTOR.fields_by_name["snapshot"].number
+    head = response_type(sequence=sequence).SerializeToString()
+    return PreEncoded(with_field(head, field_number, [own.SerializeToString(), *opened.series]))
 
 
 def following(
@@ -71,8 +68,10 @@ def following(
     outgoing: Outgoing,
     period: LivePeriod,
     now: datetime.datetime,
-) -> Response:
-    """The message for whatever a stream has to send after its snapshot."""
+    encoded_values: Callable[[list[types_pb2.KpiValue]], bytes] | None = None,
+) -> Response | PreEncoded:
+    """The message for whatever a stream has to send after its snapshot. With `encoded_values`,
+    an update's values are taken encoded from there (shared by the streams that send the same)."""
     if isinstance(outgoing, Ending):
         return end(response_type, sequence, outgoing)
     if isinstance(outgoing, Heartbeat):
@@ -83,16 +82,19 @@ def following(
                 next_bucket_start=_timestamp(period.next_bucket_start(now)),
             ),
         )
-    return response_type(
-        sequence=sequence,
-        update=stream_pb2.StreamUpdate(
-            values=outgoing.values,
-            bucket_opened=outgoing.bucket_opened,
-            current_bucket_start=_timestamp(period.bucket_start(now)),
-            next_bucket_start=_timestamp(period.next_bucket_start(now)),
-            errors=_errors(outgoing.failures),
-        ),
+    own = stream_pb2.StreamUpdate(
+        bucket_opened=outgoing.bucket_opened,
+        current_bucket_start=_timestamp(period.bucket_start(now)),
+        next_bucket_start=_timestamp(period.next_bucket_start(now)),
+        errors=_errors(outgoing.failures),
     )
+    if encoded_values is None:
+        own.values.extend(outgoing.values)
+        return response_type(sequence=sequence, update=own)
+    field_number = response_type.DESCRIPTOR.fields_by_name["update"].number
+    head = response_type(sequence=sequence).SerializeToString()
+    parts = [own.SerializeToString(), encoded_values(outgoing.values)]
+    return PreEncoded(with_field(head, field_number, parts))
 
 
 def end(response_type: type[Response], sequence: int, ending: Ending) -> Response:

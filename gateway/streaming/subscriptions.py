@@ -13,7 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-import grpc
 from google.rpc import status_pb2
 
 from gateway.streaming.calculation_client import (
@@ -21,6 +20,7 @@ from gateway.streaming.calculation_client import (
     Lease,
     SubscriptionId,
 )
+from services.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,9 @@ _RETRY_SECONDS = 1.0
 
 @dataclass
 class _Held:
+    # The one instance of the subscription every stream holding it refers to (a stream's own
+    # copies are dropped: a hub holds thousands of streams of the same subscriptions).
+    subscription: SubscriptionId
     lease: Lease
     holders: int
 
@@ -91,9 +94,9 @@ class SubscriptionRegistry:
             if held is None:
                 # Leased for us, then released by every other holder before we resumed.
                 assert isinstance(outcome, Lease)
-                held = self._held[subscription] = _Held(outcome, 0)
+                held = self._held[subscription] = _Held(subscription, outcome, 0)
             held.holders += 1
-            granted[subscription] = held.lease
+            granted[held.subscription] = held.lease
         return Acquired(granted, refused)
 
     async def _lease_wanted(self) -> None:
@@ -119,7 +122,7 @@ class SubscriptionRegistry:
             self._wanted.pop(subscription, None)
             lease = outcome.granted.get(subscription)
             if lease is not None:
-                self._held.setdefault(subscription, _Held(lease, 0))
+                self._held.setdefault(subscription, _Held(subscription, lease, 0))
                 future.set_result(lease)
             else:
                 future.set_result(outcome.refused[subscription])
@@ -156,9 +159,9 @@ class SubscriptionRegistry:
                     continue
                 try:
                     await self._calculation.release(self.hub_id, keys)
-                except grpc.aio.AioRpcError as error:
+                except Unavailable as error:
                     # The lease lapses by itself within its lifetime; nothing is lost.
-                    log.warning("releasing %d lease(s) failed: %s", len(keys), error.code())
+                    log.warning("releasing %d lease(s) failed: %s", len(keys), error)
 
     async def renew_loop(
         self,
@@ -173,9 +176,10 @@ class SubscriptionRegistry:
             await asyncio.sleep(_RETRY_SECONDS if failing else self.ttl_seconds / 3)
             try:
                 refused = await self.renew()
-            except grpc.aio.AioRpcError as error:
+            except Unavailable as error:
+                # The calculation service is down or restarting: never let this end the loop.
                 if not failing:
-                    log.warning("renewing leases failed: %s; retrying", error.code())
+                    log.warning("renewing leases failed: %s; retrying", error)
                 failing = True
                 continue
             for subscription, status in refused.items():

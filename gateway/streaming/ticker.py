@@ -1,13 +1,18 @@
 """One clock for every stream of the hub: each tick wakes the streams that have something to send,
 so a stream sends at most one update per tick however fast values arrive (coalescing), and no
-stream owns a timer. The same clock marks heartbeats and bucket openings."""
+stream owns a timer. The same clock marks heartbeats and bucket openings.
+
+Ticks are spaced at least `tick_seconds` apart, but not on a fixed beat: news arriving after a quiet
+spell is flushed after a short gathering window (the values of one recomputation arrive within a
+few milliseconds of each other), not at the next beat. Only a steady flow waits for the beat."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from gateway.streaming.buckets import LivePeriod
@@ -17,6 +22,8 @@ from gateway.streaming.live_stream import LiveStream
 @dataclass(frozen=True)
 class TickSettings:
     tick_seconds: float = 0.1
+    # How long news that ends a quiet spell waits for the rest of its burst before it is flushed.
+    gather_seconds: float = 0.01
     heartbeat_seconds: float = 15.0
     # Heartbeats are a per-second matter; scanning every stream on every tick would be waste.
     heartbeat_scan_seconds: float = 1.0
@@ -43,6 +50,10 @@ class Ticker:
         now = wall_clock()
         self._next_bucket = {period: period.next_bucket_start(now) for period in LivePeriod}
         self._next_heartbeat_scan = monotonic()
+        self._last_tick = monotonic()
+        # Ticks so far: what was drained in one tick is told apart from the next one's.
+        self.ticks = 0
+        self._news = asyncio.Event()
 
     @property
     def stream_count(self) -> int:
@@ -57,7 +68,12 @@ class Ticker:
 
     def mark_dirty(self, stream: LiveStream) -> None:
         """The stream has news; it is woken at the next tick."""
-        self._dirty.add(stream)
+        self.mark_all_dirty((stream,))
+
+    def mark_all_dirty(self, streams: Iterable[LiveStream]) -> None:
+        self._dirty.update(streams)
+        if not self._news.is_set():
+            self._news.set()
 
     def all_streams(self) -> list[LiveStream]:
         return [stream for streams in self._streams.values() for stream in streams]
@@ -82,9 +98,23 @@ class Ticker:
         dirty, self._dirty = self._dirty, set()
         for stream in dirty:
             stream.wake.set()
+        self._last_tick = now
+        self.ticks += 1
+
+    def seconds_to_flush(self) -> float:
+        """After news arrived: how long to wait before the tick that sends it (the gathering
+        window, or what remains of the tick interval since the last tick, whichever is longer)."""
+        since = self._monotonic() - self._last_tick
+        return max(self.settings.gather_seconds, self.settings.tick_seconds - since)
 
     async def run(self) -> None:
         interval = self.settings.tick_seconds
         while True:
-            await asyncio.sleep(interval)
+            # Heartbeats and bucket openings need a tick now and then even when nothing changes.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._news.wait()
+            if self._news.is_set():
+                await asyncio.sleep(self.seconds_to_flush())
+                self._news.clear()
             self.tick()

@@ -50,6 +50,14 @@ def peer_failure(error: grpc.aio.AioRpcError, peer: str) -> DomainError:
         return InvalidArgument(details, _field_violations(error))
     if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
         return ResourceExhausted(details)
+    if code is grpc.StatusCode.DEADLINE_EXCEEDED:
+        return Unavailable(f"the {peer} service did not answer within the deadline; retry later")
+    if code is grpc.StatusCode.UNAVAILABLE and error.details():
+        # The channel's own words (connection refused, circuit open) say what is going on; the
+        # circuit breaker's already name the peer.
+        if f"{peer} service" in details:
+            return Unavailable(f"{details}; retry later")
+        return Unavailable(f"the {peer} service is unavailable ({details}); retry later")
     return Unavailable(f"the {peer} service did not answer ({code.name}); retry later")
 
 

@@ -126,6 +126,20 @@ class IsNull:
 
 
 @dataclass(frozen=True)
+class Subtree:
+    """Rows whose `field` holds a node of a hierarchy at or below `root` (Dynamic RBAC: a
+    manager sees their whole subtree, however deep). The hierarchy is the client's rows of
+    `hierarchy_object_model_code`, each naming its parent in `parent_field`."""
+
+    field: FieldRef
+    hierarchy_object_model_code: str
+    node_field: str
+    parent_field: str
+    root: Scalar
+    include_root: bool = True
+
+
+@dataclass(frozen=True)
 class AllOf:
     filters: tuple[Filter, ...]
 
@@ -140,7 +154,7 @@ class Not:
     filter: Filter
 
 
-Filter = Compare | InList | Between | IsNull | AllOf | AnyOf | Not
+Filter = Compare | InList | Between | IsNull | Subtree | AllOf | AnyOf | Not
 
 
 # -- the query ------------------------------------------------------------------------------

@@ -261,6 +261,17 @@ def filter_message(node: q.Filter) -> data_pb2.Filter:
         )
     if isinstance(node, q.IsNull):
         return data_pb2.Filter(is_null=data_pb2.NullFilter(operand=operand_message(node.operand)))
+    if isinstance(node, q.Subtree):
+        return data_pb2.Filter(
+            subtree=data_pb2.SubtreeFilter(
+                field=field_ref_message(node.field),
+                hierarchy_object_model_code=node.hierarchy_object_model_code,
+                node_field=node.node_field,
+                parent_field=node.parent_field,
+                root=scalar_message(node.root),
+                include_root=node.include_root,
+            )
+        )
     if isinstance(node, q.AllOf):
         return data_pb2.Filter(
             all_of=data_pb2.FilterList(filters=[filter_message(f) for f in node.filters])
@@ -308,10 +319,25 @@ def filter_value(message: data_pb2.Filter, field: str) -> q.Filter:
     if node == "negation":
         return q.Not(filter_value(message.negation, f"{field}.negation"))
     if node == "subtree":
-        raise InvalidArgument.for_field(
-            f"{field}.subtree", "hierarchy subtree filters are not supported yet"
-        )
+        return _subtree_value(message.subtree, f"{field}.subtree")
     raise InvalidArgument.for_field(field, "is empty: set one filter node")
+
+
+def _subtree_value(message: data_pb2.SubtreeFilter, field: str) -> q.Subtree:
+    for name in ("hierarchy_object_model_code", "node_field", "parent_field"):
+        if not getattr(message, name):
+            raise InvalidArgument.for_field(f"{field}.{name}", "is required")
+    root = scalar_value(message.root, f"{field}.root")
+    if root is None:
+        raise InvalidArgument.for_field(f"{field}.root", "is required")
+    return q.Subtree(
+        field=field_ref_value(message.field, f"{field}.field"),
+        hierarchy_object_model_code=message.hierarchy_object_model_code,
+        node_field=message.node_field,
+        parent_field=message.parent_field,
+        root=root,
+        include_root=message.include_root,
+    )
 
 
 def _filter_list(messages: Sequence[data_pb2.Filter], field: str) -> tuple[q.Filter, ...]:

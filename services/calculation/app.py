@@ -2,7 +2,8 @@
 
 On demand: Calculate, CalculateBatch, CalculateDashboard and ExportCalculation compile catalog
 formulas, ask the data service for the aggregates they need, and cache answers in Redis keyed by
-data version. The catalog is read from the catalog service and refreshed when its version moves.
+data version. The catalog is read from the catalog service and refreshed when its version
+moves; a client's custom KPIs come from the config service, for that client only.
 Live: CalculationInternalService keeps the gateway hubs' subscription leases and serves their
 snapshots, and a consumer of the data-changed stream (consumer group `calculation`, shared by the
 replicas) recomputes what live subscriptions show and publishes the values that changed.
@@ -25,6 +26,7 @@ from services.calculation import messages
 from services.calculation.cache import ResultCache
 from services.calculation.calculator import Calculator
 from services.calculation.catalog_view import CatalogView
+from services.calculation.client_kpis import ClientKpis
 from services.calculation.data_client import DataServiceSource
 from services.calculation.servicer import CalculationServicer
 from services.calculation.streaming.kpi_models import KpiModels
@@ -46,6 +48,8 @@ class CalculationSettings(ServiceSettings):
     redis_url: str = env("REDIS_URL")
     catalog_addr: str = env("AE_CATALOG_ADDR")
     data_addr: str = env("AE_DATA_ADDR")
+    # Where clients' custom KPIs come from; empty to calculate catalog KPIs only.
+    config_addr: str = env("AE_CONFIG_ADDR", "")
     # Aggregates over large ranges take longer than the default outbound deadline.
     query_deadline_seconds: float = env("AE_QUERY_DEADLINE_SECONDS", 30.0)
     cache_ttl_seconds: int = env("AE_RESULT_CACHE_TTL_SECONDS", 900)
@@ -62,7 +66,15 @@ async def build(
         resources, settings.catalog_addr, settings.default_deadline_seconds
     )
     data_channel = await open_peer(resources, settings.data_addr, settings.query_deadline_seconds)
-    catalog = CatalogView(catalog_channel)
+    # Not a readiness dependency: catalog KPIs are calculated while the config service is away.
+    client_kpis = (
+        ClientKpis(
+            await open_peer(resources, settings.config_addr, settings.default_deadline_seconds)
+        )
+        if settings.config_addr
+        else None
+    )
+    catalog = CatalogView(catalog_channel, client_kpis)
     source = DataServiceSource(data_channel)
     calculator = Calculator(
         catalog,

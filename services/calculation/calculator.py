@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import logging
 import time
 import zoneinfo
@@ -22,15 +23,19 @@ from typing import Protocol
 from services.aggregates import query
 from services.calculation.cache import ResultCache, cache_key
 from services.calculation.catalog_view import CatalogSnapshot, CatalogView
+from services.calculation.compiled_kpis import CompiledKpis, Evaluator
 from services.calculation.formula.compiler import (
     CompiledKpi,
-    FormulaCatalog,
-    compile_kpi,
     merge_measures,
 )
 from services.calculation.formula.errors import FormulaError
 from services.calculation.formula.queries import aggregate_queries, dimension, value_without_rows
-from services.calculation.formula.values import Evaluation, compile_expression
+from services.calculation.formula.row_access import (
+    effective_rules,
+    hierarchy_model_codes,
+    row_filters,
+)
+from services.calculation.formula.values import Evaluation
 from services.calculation.request import CalculationRequest, validate
 from services.calculation.results import (
     CachedResult,
@@ -39,11 +44,10 @@ from services.calculation.results import (
     KpiOutcome,
     Value,
 )
+from services.calculation.scopes import Scope, ScopedKpi, scoped
 from services.errors import DomainError, InvalidArgument
 
 log = logging.getLogger(__name__)
-
-Evaluator = Callable[[Mapping[str, float | None], float], Evaluation]
 
 NULL_DIMENSION = "(none)"
 
@@ -104,6 +108,8 @@ def bucket_end(
     return following.replace(tzinfo=zone).astimezone(datetime.UTC)
 
 
+# Every KPI of a dashboard asks for the same buckets' lengths: computed once each.
+@functools.lru_cache(maxsize=65_536)
 def bucket_days(
     period: query.Period, start: datetime.datetime, span: query.TimeRange, zone: zoneinfo.ZoneInfo
 ) -> float:
@@ -179,47 +185,41 @@ class Calculator:
         self._cache = cache
         self._encode = encode
         self._clock = clock
-        # Compiled formulas of the current catalog version (catalog KPIs never change within one).
-        self._compiled: dict[str, CompiledKpi] = {}
-        self._evaluators: dict[str, Evaluator] = {}
-        self._compiled_version = ""
+        # Compiled formulas per catalog version, and per client for custom KPIs.
+        self._compiled = CompiledKpis()
 
     def _compile(self, snapshot: CatalogSnapshot, code: str) -> CompiledKpi:
-        if snapshot.version != self._compiled_version:
-            self._compiled, self._evaluators = {}, {}
-            self._compiled_version = snapshot.version
-        compiled = self._compiled.get(code)
-        if compiled is None:
-            formulas = FormulaCatalog(snapshot.object_models, snapshot.kpis)
-            compiled = self._compiled[code] = compile_kpi(code, formulas)
-            self._evaluators[code] = compile_expression(compiled.value)
-        return compiled
+        return self._compiled.get(snapshot, code)
 
     def _evaluate(self, kpi: CompiledKpi) -> Evaluator:
-        assert kpi.kpi_code is not None, "catalog KPIs are compiled with their code"
-        return self._evaluators[kpi.kpi_code]
+        return self._compiled.evaluator(kpi)
 
     async def calculate(self, request: CalculationRequest) -> BatchOutcome:
         started = time.perf_counter()
         validate(request)
-        snapshot = await self._catalog.snapshot()
+        snapshot = await self._catalog.snapshot_for(request.client_id, request.kpi_codes)
         errors: list[tuple[str, DomainError]] = []
-        compiled: dict[str, CompiledKpi] = {}
+        compiled: dict[str, ScopedKpi] = {}
         for code in dict.fromkeys(request.kpi_codes):
             try:
                 snapshot.kpi(code)
-                compiled[code] = self._compile(snapshot, code)
+                compiled[code] = self._scoped(snapshot, code, request)
             except DomainError as error:
                 errors.append((code, error))
 
-        models = sorted({m for kpi in compiled.values() for m in kpi.object_model_codes})
+        models = sorted({m for kpi in compiled.values() for m in kpi.versioned_models})
         versions = await self._source.versions(request.client_id, models) if models else {}
         keys = {
             code: cache_key(
                 request,
                 code,
-                snapshot.version,
-                {m: versions[m].version if m in versions else 0 for m in kpi.object_model_codes},
+                # The catalog's version, or for a custom KPI its client's revision.
+                snapshot.compile_version(code),
+                {m: versions[m].version if m in versions else 0 for m in kpi.versioned_models},
+                # A value read through row security is the caller's alone.
+                request.caller.security_context()
+                if kpi.restricted and request.caller is not None
+                else "",
             )
             for code, kpi in compiled.items()
         }
@@ -253,24 +253,40 @@ class Calculator:
             encoded,
         )
 
+    def _scoped(
+        self, snapshot: CatalogSnapshot, code: str, request: CalculationRequest
+    ) -> ScopedKpi:
+        """The compiled KPI as the request's caller may see it (PermissionDenied when their
+        token lacks a claim its row security needs)."""
+        kpi = self._compile(snapshot, code)
+        related = (code, *kpi.referenced_kpi_codes)
+        rules = effective_rules(
+            code,
+            kpi.referenced_kpi_codes,
+            {c: snapshot.kpis[c].row_access for c in related if c in snapshot.kpis},
+        )
+        filters = row_filters(code, rules, request.caller, snapshot.object_models)
+        return scoped(kpi, filters, hierarchy_model_codes(rules))
+
     # -- computing what the cache did not have -----------------------------------------------
 
     def _dimensions(
-        self, request: CalculationRequest, snapshot: CatalogSnapshot, models: Sequence[str]
+        self, request: CalculationRequest, snapshot: CatalogSnapshot, scopes: Mapping[str, Scope]
     ) -> tuple[dict[str, tuple[query.Dimension, ...]], dict[str, InvalidArgument]]:
-        """Group-by paths resolved per object model; a model they do not resolve on is reported,
-        and only the KPIs that read it fail."""
+        """Group-by paths resolved per scope's object model; a model they do not resolve on is
+        reported, and only the KPIs that read it fail."""
         dimensions: dict[str, tuple[query.Dimension, ...]] = {}
         problems: dict[str, InvalidArgument] = {}
-        for model_code in models:
+        for scope_code, scope in scopes.items():
+            model_code = scope.object_model_code
             model = snapshot.object_models[model_code]
             try:
-                dimensions[model_code] = tuple(
+                dimensions[scope_code] = tuple(
                     dimension(path, path, model, snapshot.object_models)
                     for path in request.group_by
                 )
             except FormulaError as error:
-                problems[model_code] = InvalidArgument.for_field(
+                problems[scope_code] = InvalidArgument.for_field(
                     "group_by", f"cannot group {model_code} by it: {error.message}"
                 )
         return dimensions, problems
@@ -279,29 +295,31 @@ class Calculator:
         self,
         request: CalculationRequest,
         snapshot: CatalogSnapshot,
-        kpis: Mapping[str, CompiledKpi],
+        kpis: Mapping[str, ScopedKpi],
         versions: Mapping[str, ModelVersion],
     ) -> tuple[dict[str, KpiOutcome], list[tuple[str, DomainError]], int]:
         errors: list[tuple[str, DomainError]] = []
-        measures = merge_measures(kpi.measures for kpi in kpis.values())
-        dimensions, group_problems = self._dimensions(request, snapshot, list(measures))
+        measures = merge_measures(kpi.kpi.measures for kpi in kpis.values())
+        scopes = {key: scope for kpi in kpis.values() for key, scope in kpi.scopes.items()}
+        dimensions, group_problems = self._dimensions(request, snapshot, scopes)
         if group_problems:
             for code, kpi in list(kpis.items()):
                 bad = next(
-                    (group_problems[m] for m in kpi.object_model_codes if m in group_problems), None
+                    (group_problems[m] for m in kpi.kpi.object_model_codes if m in group_problems),
+                    None,
                 )
                 if bad is not None:
                     errors.append((code, bad))
             kpis = {
                 c: k
                 for c, k in kpis.items()
-                if all(m not in group_problems for m in k.object_model_codes)
+                if all(m not in group_problems for m in k.kpi.object_model_codes)
             }
-            measures = merge_measures(kpi.measures for kpi in kpis.values())
+            measures = merge_measures(kpi.kpi.measures for kpi in kpis.values())
         if not kpis:
             return {}, errors, 0
 
-        queries = self._queries(request, measures, dimensions)
+        queries = self._queries(request, measures, dimensions, scopes)
         results = await self._source.aggregate(
             query.AggregateRequest(request.client_id, tuple(queries), request.time_zone)
         )
@@ -309,7 +327,17 @@ class Calculator:
         computed_at = self._clock()
         zone = zoneinfo.ZoneInfo(request.time_zone)
         outcomes = {
-            code: self._outcome(request, snapshot, code, kpi, rows, versions, computed_at, zone)
+            code: self._outcome(
+                request,
+                snapshot,
+                code,
+                kpi.kpi,
+                kpi.versioned_models,
+                rows,
+                versions,
+                computed_at,
+                zone,
+            )
             for code, kpi in kpis.items()
         }
         return outcomes, errors, len(queries)
@@ -319,22 +347,30 @@ class Calculator:
         request: CalculationRequest,
         measures: Mapping[str, tuple[query.Measure, ...]],
         dimensions: Mapping[str, tuple[query.Dimension, ...]],
+        scopes: Mapping[str, Scope],
     ) -> list[query.AggregateQuery]:
+        filters = {key: s.row_filter for key, s in scopes.items() if s.row_filter is not None}
+        models = {key: scope.object_model_code for key, scope in scopes.items()}
+
         def tagged(
-            variant: str, built: Sequence[query.AggregateQuery]
+            variant: str,
+            span: query.TimeRange,
+            period: query.Period | None = None,
+            group_by: Mapping[str, tuple[query.Dimension, ...]] | None = None,
         ) -> list[query.AggregateQuery]:
+            built = aggregate_queries(measures, span, period, group_by, filters, models)
             return [dataclasses.replace(q, query_id=f"{variant}:{q.query_id}") for q in built]
 
         span, period = request.time_range, request.period
-        queries = tagged(_SERIES, aggregate_queries(measures, span, period))
-        queries += tagged(_TOTAL, aggregate_queries(measures, span))
+        queries = tagged(_SERIES, span, period)
+        queries += tagged(_TOTAL, span)
         if request.group_by:
-            queries += tagged(_GROUP_SERIES, aggregate_queries(measures, span, period, dimensions))
-            queries += tagged(_GROUP_TOTAL, aggregate_queries(measures, span, None, dimensions))
+            queries += tagged(_GROUP_SERIES, span, period, dimensions)
+            queries += tagged(_GROUP_TOTAL, span, None, dimensions)
         previous = request.comparison_range()
         if previous is not None:
-            queries += tagged(_PREVIOUS_SERIES, aggregate_queries(measures, previous, period))
-            queries += tagged(_PREVIOUS_TOTAL, aggregate_queries(measures, previous))
+            queries += tagged(_PREVIOUS_SERIES, previous, period)
+            queries += tagged(_PREVIOUS_TOTAL, previous)
         return queries
 
     def _series(
@@ -352,10 +388,11 @@ class Calculator:
             for row in rows.rows(variant, model):
                 if row.bucket_start is not None and (group is None or _group_key(row) == group):
                     by_bucket[row.bucket_start][model] = row
+        evaluate = self._evaluate(kpi)  # once per series, not per bucket
         return tuple(
             _value(
                 bucket,
-                self._evaluators[kpi.kpi_code or ""](
+                evaluate(
                     _measure_values(kpi, by_bucket[bucket]),
                     bucket_days(period, bucket, span, zone),
                 ),
@@ -370,7 +407,7 @@ class Calculator:
             models[model] = found[0] if found else None
         return _value(
             None,
-            self._evaluators[kpi.kpi_code or ""](_measure_values(kpi, models), _range_days(span)),
+            self._evaluate(kpi)(_measure_values(kpi, models), _range_days(span)),
         )
 
     def _groups(
@@ -390,7 +427,7 @@ class Calculator:
                 key,
                 _value(
                     None,
-                    self._evaluators[kpi.kpi_code or ""](_measure_values(kpi, found), span_days),
+                    self._evaluate(kpi)(_measure_values(kpi, found), span_days),
                 ),
             )
             for key, found in totals.items()
@@ -417,6 +454,7 @@ class Calculator:
         snapshot: CatalogSnapshot,
         code: str,
         kpi: CompiledKpi,
+        versioned_models: Sequence[str],
         rows: _Rows,
         versions: Mapping[str, ModelVersion],
         computed_at: datetime.datetime,
@@ -448,7 +486,7 @@ class Calculator:
             )
         watermarks = [
             w
-            for m in kpi.object_model_codes
+            for m in versioned_models
             if (w := versions[m].watermark if m in versions else None) is not None
         ]
         return KpiOutcome(
@@ -468,6 +506,6 @@ class Calculator:
             computed_at=computed_at,
             watermark=max(watermarks) if watermarks else None,
             data_version=",".join(
-                f"{m}:{versions[m].version if m in versions else 0}" for m in kpi.object_model_codes
+                f"{m}:{versions[m].version if m in versions else 0}" for m in versioned_models
             ),
         )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from analytics.calculation.v1 import calculation_pb2
 from analytics.type.v1 import types_pb2
 from google.protobuf import timestamp_pb2
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from services.aggregates.query import Period, TimeRange
 from services.calculation.formula.values import NoValueReason
@@ -15,6 +16,8 @@ from services.calculation.request import CalculationRequest, Comparison
 from services.calculation.results import CachedResult, KpiOutcome, Value
 from services.catalog import messages as catalog_messages
 from services.errors import InvalidArgument
+from services.security.caller import current_caller
+from services.security.tenancy import tenant_for
 
 PERIODS = {
     types_pb2.PERIOD_MINUTE: Period.MINUTE,
@@ -72,7 +75,8 @@ def request(message: CalculateLike, kpi_codes: list[str]) -> CalculationRequest:
         raise InvalidArgument.for_field("comparison", "unknown comparison mode")
     return CalculationRequest(
         kpi_codes=tuple(code.strip().upper() for code in kpi_codes),
-        client_id=message.client_id,
+        # The token's client; only an admin names one in the request.
+        client_id=tenant_for(message.client_id),
         time_range=time_range(message.time_range),
         period=PERIODS[message.period],
         group_by=tuple(message.group_by),
@@ -80,6 +84,8 @@ def request(message: CalculateLike, kpi_codes: list[str]) -> CalculationRequest:
         time_zone=message.time_zone or "UTC",
         max_groups=message.max_groups or 100,
         bypass_cache=message.bypass_cache,
+        # RBAC KPIs read only the rows the verified caller's claims allow.
+        caller=current_caller(),
     )
 
 
@@ -106,6 +112,31 @@ class _Stamper:
         """A total (no bucket) is stamped with the start of its range."""
         message = types_pb2.KpiValue()
         message.CopyFrom(self.template)
+        self._stamp(message, value, dimensions, range_start)
+        return message
+
+    def add_series(
+        self,
+        target: RepeatedCompositeFieldContainer[types_pb2.KpiValue],
+        series: Iterable[Value],
+    ) -> None:
+        """Appends a series to a repeated field in place. Each value is parsed from the
+        template's bytes into its slot: about twice as fast as building it apart and copying it
+        in, which matters at 1,440 values a KPI."""
+        template = self.template.SerializeToString()
+        add = target.add
+        for value in series:
+            message = add()
+            message.MergeFromString(template)
+            self._stamp(message, value, None, None)
+
+    def _stamp(
+        self,
+        message: types_pb2.KpiValue,
+        value: Value,
+        dimensions: dict[str, str] | None,
+        range_start: datetime.datetime | None,
+    ) -> None:
         if dimensions:
             message.dimensions.update(dimensions)
         if value.value is not None:
@@ -116,7 +147,6 @@ class _Stamper:
         seconds = bucket.timestamp()
         message.bucket_start.seconds = int(seconds // 1)
         message.bucket_start.nanos = bucket.microsecond * 1000
-        return message
 
 
 def kpi_result(outcome: KpiOutcome) -> calculation_pb2.KpiResult:
@@ -129,7 +159,6 @@ def kpi_result(outcome: KpiOutcome) -> calculation_pb2.KpiResult:
         time_range=time_range_message(outcome.time_range),
         period=PERIODS_BACK[outcome.period],
         total=stamp.value(outcome.total),
-        series=[stamp.value(v) for v in outcome.series],
         groups=[
             calculation_pb2.KpiGroup(
                 dimensions=group.dimensions,
@@ -141,6 +170,7 @@ def kpi_result(outcome: KpiOutcome) -> calculation_pb2.KpiResult:
         truncated_groups=outcome.truncated_groups,
         data_version=outcome.data_version,
     )
+    stamp.add_series(result.series, outcome.series)
     if outcome.current is not None:
         result.current.CopyFrom(stamp.value(outcome.current))
     if outcome.watermark is not None:
@@ -182,3 +212,23 @@ def result_of(
     result = calculation_pb2.KpiResult.FromString(item.payload)
     result.from_cache = True
     return result
+
+
+def add_results(
+    target: RepeatedCompositeFieldContainer[calculation_pb2.KpiResult],
+    items: Iterable[KpiOutcome | CachedResult],
+    encoded: Mapping[str, bytes],
+) -> None:
+    """Appends the wire form of each result to a response's repeated field, parsing encoded
+    results straight into it: a result parsed on its own and then put into the response is
+    copied once more, which for a cached minute dashboard doubled the time of the answer."""
+    for item in items:
+        payload = encoded.get(item.kpi_code) if isinstance(item, KpiOutcome) else item.payload
+        entry = target.add()
+        if payload is None:
+            assert isinstance(item, KpiOutcome)
+            entry.CopyFrom(kpi_result(item))
+            continue
+        entry.MergeFromString(payload)
+        if isinstance(item, CachedResult):
+            entry.from_cache = True

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from services.aggregates.query import Period, TimeRange
 from services.errors import FieldViolation, InvalidArgument, ResourceExhausted
+from services.security.caller import Caller
 
 # Approximate bucket lengths, for the size guard (calendar months and weeks vary; the guard only
 # needs the order of magnitude).
@@ -43,6 +44,9 @@ class CalculationRequest:
     time_zone: str = "UTC"
     max_groups: int = 100
     bypass_cache: bool = False
+    # Whose rights decide the rows RBAC KPIs read; None for the service's own work, which sees
+    # every row of the client.
+    caller: Caller | None = None
 
     def bucket_count(self) -> int:
         span = (self.time_range.end - self.time_range.start).total_seconds()

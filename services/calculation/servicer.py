@@ -74,21 +74,22 @@ class CalculationServicer(calculation_pb2_grpc.CalculationServiceServicer):
     async def CalculateBatch(
         self, request: calculation_pb2.CalculateBatchRequest, context: Context
     ) -> calculation_pb2.CalculateBatchResponse:
-        batch, results = await self._results(messages.request(request, list(request.kpi_codes)))
-        return calculation_pb2.CalculateBatchResponse(
-            results=results, errors=_errors(batch), stats=_stats(batch)
+        batch = await self._calculator.calculate(messages.request(request, list(request.kpi_codes)))
+        response = calculation_pb2.CalculateBatchResponse(
+            errors=_errors(batch), stats=_stats(batch)
         )
+        messages.add_results(response.results, batch.outcomes, batch.encoded)
+        return response
 
     async def CalculateDashboard(
         self, request: calculation_pb2.CalculateDashboardRequest, context: Context
     ) -> calculation_pb2.CalculateDashboardResponse:
-        batch, results = await self._results(messages.request(request, list(request.kpi_codes)))
-        return calculation_pb2.CalculateDashboardResponse(
-            results=results,
-            errors=_errors(batch),
-            stats=_stats(batch),
-            dashboard_id=request.dashboard_id,
+        batch = await self._calculator.calculate(messages.request(request, list(request.kpi_codes)))
+        response = calculation_pb2.CalculateDashboardResponse(
+            errors=_errors(batch), stats=_stats(batch), dashboard_id=request.dashboard_id
         )
+        messages.add_results(response.results, batch.outcomes, batch.encoded)
+        return response
 
     async def ValidateFormula(
         self, request: calculation_pb2.ValidateFormulaRequest, context: Context
@@ -131,8 +132,7 @@ class CalculationServicer(calculation_pb2_grpc.CalculationServiceServicer):
         return calculation_pb2.ExportCalculationResponse(
             content=content,
             content_type=content_type,
-            file_name=f"kpis-{request.client_id or 'export'}.{extension}",
+            file_name=f"kpis-{wanted.client_id}.{extension}",
             row_count=rows,
             errors=_errors(batch),
         )
-

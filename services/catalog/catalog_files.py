@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import yaml
 
 from services.calculation.formula.errors import FormulaError
+from services.calculation.formula.row_access import rule_problems
 from services.calculation.formula.validation import CheckedFormula, check_formula
 from services.catalog import sample_series
 from services.catalog.domain import (
@@ -32,6 +33,7 @@ from services.catalog.domain import (
     ObjectModelSample,
     Period,
     Relationship,
+    RowAccessRule,
     SampleValue,
     Thresholds,
     ValueChain,
@@ -336,7 +338,7 @@ class _CatalogReader:
             item = Item(raw, f"{file_name}: KPI {label(raw, 'code', str(index))}", self.problems,
                          ("code", "name", "description", "module", "unit", "direction", "target",
                           "thresholds", "required_object_models", "components", "tags",
-                          "formula", "sample"))
+                          "formula", "sample", "row_access"))
             item.code()
             items.append((item, owner))
         return items
@@ -395,9 +397,30 @@ class _CatalogReader:
             except FormulaError as error:
                 for diagnostic in error.diagnostics:
                     self.problems.add(item.where, f"formula {diagnostic}")
+        row_access = self._row_access(item, required, models)
         return KpiDefinition(code, item.text("name"), item.text("description"), owner,
                              module_code, item.text("unit"), direction, target, thresholds,
-                             required, formula, components, tags, version)
+                             required, formula, components, tags, version, row_access)
+
+    def _row_access(self, item: Item, required: tuple[str, ...],
+                    models: Mapping[str, ObjectModel]) -> tuple[RowAccessRule, ...]:
+        """`row_access: [{object_model, field, claim, hierarchy: MODEL.parent_relationship}]`."""
+        rules: list[RowAccessRule] = []
+        for index, raw in enumerate(item.items("row_access")):
+            where = f"{item.where}: row_access[{index}]"
+            entry = Item(raw, where, self.problems, ("object_model", "field", "claim",
+                                                     "hierarchy"))
+            hierarchy = entry.text("hierarchy", required=False)
+            model_code, _, parent = hierarchy.partition(".")
+            rule = RowAccessRule(entry.code("object_model"), entry.text("field"),
+                                 entry.text("claim"), model_code, parent)
+            if rule.object_model_code and rule.object_model_code not in required:
+                self.problems.add(where, f"{rule.object_model_code} is not among the KPI's "
+                                         "required_object_models")
+            for problem in rule_problems(rule, models):
+                self.problems.add(where, problem)
+            rules.append(rule)
+        return tuple(rules)
 
     def _thresholds(self, item: Item, direction: Direction, target: float | None) -> Thresholds:
         raw = item.data.get("thresholds")

@@ -126,6 +126,39 @@ class Thresholds:
 
 
 @dataclasses.dataclass(frozen=True)
+class RowAccessRule:
+    """Rows of `object_model_code` a restricted caller sees: those whose `field` (a path through
+    many-to-one relationships, e.g. "owner.region") equals the caller's `claim` (RBAC), or, with
+    a hierarchy, holds a node at or below the node the claim names (Dynamic RBAC)."""
+
+    object_model_code: str
+    field: str
+    claim: str
+    # Object model of the hierarchy's nodes and its node-to-parent relationship (e.g. SALES_REP
+    # and "manager"); both empty for a plain RBAC rule.
+    hierarchy_object_model_code: str = ""
+    hierarchy_parent_relationship: str = ""
+
+    @property
+    def follows_hierarchy(self) -> bool:
+        return bool(self.hierarchy_object_model_code)
+
+
+class RowAccessKind(enum.StrEnum):
+    """The implementation complexity of a KPI's row security, as pricing names it."""
+
+    NONE = "none"
+    RBAC = "rbac"
+    DYNAMIC_RBAC = "dynamic_rbac"
+
+
+def row_access_kind(rules: tuple[RowAccessRule, ...]) -> RowAccessKind:
+    if any(rule.follows_hierarchy for rule in rules):
+        return RowAccessKind.DYNAMIC_RBAC
+    return RowAccessKind.RBAC if rules else RowAccessKind.NONE
+
+
+@dataclasses.dataclass(frozen=True)
 class KpiDefinition:
     code: str
     name: str
@@ -141,6 +174,12 @@ class KpiDefinition:
     component_kpi_codes: tuple[str, ...]
     tags: tuple[str, ...]
     catalog_version: str
+    # Row security; empty for a KPI every caller of the client sees alike.
+    row_access: tuple[RowAccessRule, ...] = ()
+
+    @property
+    def row_access_kind(self) -> RowAccessKind:
+        return row_access_kind(self.row_access)
 
 
 @dataclasses.dataclass(frozen=True)

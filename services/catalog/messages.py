@@ -124,7 +124,45 @@ def kpi(definition: domain.KpiDefinition) -> catalog_pb2.KpiDefinition:
     )
     if definition.target is not None:
         message.target = definition.target
+    if definition.row_access:
+        message.row_access.CopyFrom(row_access(definition.row_access))
     return message
+
+
+_ROW_ACCESS_KINDS = {
+    domain.RowAccessKind.NONE: catalog_pb2.ROW_ACCESS_KIND_UNSPECIFIED,
+    domain.RowAccessKind.RBAC: catalog_pb2.ROW_ACCESS_KIND_RBAC,
+    domain.RowAccessKind.DYNAMIC_RBAC: catalog_pb2.ROW_ACCESS_KIND_DYNAMIC_RBAC,
+}
+
+
+def row_access(rules: tuple[domain.RowAccessRule, ...]) -> catalog_pb2.KpiRowAccess:
+    return catalog_pb2.KpiRowAccess(
+        kind=_ROW_ACCESS_KINDS[domain.row_access_kind(rules)],
+        rules=[
+            catalog_pb2.RowAccessRule(
+                object_model_code=rule.object_model_code,
+                field=rule.field,
+                claim=rule.claim,
+                hierarchy_object_model_code=rule.hierarchy_object_model_code,
+                hierarchy_parent_relationship=rule.hierarchy_parent_relationship,
+            )
+            for rule in rules
+        ],
+    )
+
+
+def row_access_from_proto(message: catalog_pb2.KpiRowAccess) -> tuple[domain.RowAccessRule, ...]:
+    return tuple(
+        domain.RowAccessRule(
+            object_model_code=rule.object_model_code,
+            field=rule.field,
+            claim=rule.claim,
+            hierarchy_object_model_code=rule.hierarchy_object_model_code,
+            hierarchy_parent_relationship=rule.hierarchy_parent_relationship,
+        )
+        for rule in message.rules
+    )
 
 
 def kpi_sample(sample: domain.KpiSample) -> catalog_pb2.GetKpiSampleResponse:
@@ -222,4 +260,5 @@ def kpi_from_proto(message: catalog_pb2.KpiDefinition) -> domain.KpiDefinition:
         component_kpi_codes=tuple(message.component_kpi_codes),
         tags=tuple(message.tags),
         catalog_version=message.catalog_version,
+        row_access=row_access_from_proto(message.row_access),
     )

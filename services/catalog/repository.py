@@ -8,6 +8,7 @@ filter means "no filter", as in the gRPC contract.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -30,6 +31,7 @@ from services.catalog.domain import (
     ObjectModelSample,
     Period,
     Relationship,
+    RowAccessRule,
     Thresholds,
     ValueChain,
 )
@@ -110,11 +112,12 @@ async def _insert(connection: _Connection, catalog: Catalog) -> None:
     await connection.executemany(
         "INSERT INTO catalog.kpis (code, name, description, value_chain_code, module_code, unit, "
         "direction, target, warning_threshold, critical_threshold, required_object_model_codes, "
-        "formula, tags, position) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "formula, tags, position, row_access) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)",
         [(k.code, k.name, k.description, k.value_chain_code, k.module_code, k.unit,
           k.direction.value, k.target, k.thresholds.warning, k.thresholds.critical,
-          list(k.required_object_model_codes), k.formula, list(k.tags), i)
+          list(k.required_object_model_codes), k.formula, list(k.tags), i,
+          json.dumps([dataclasses.asdict(rule) for rule in k.row_access]))
          for i, k in enumerate(catalog.kpis)],
     )
     await connection.executemany(
@@ -271,7 +274,7 @@ def _object_model(row: asyncpg.Record) -> ObjectModel:
 _KPIS = r"""
 SELECT k.code, k.name, k.description, k.value_chain_code, k.module_code, k.unit, k.direction,
        k.target, k.warning_threshold, k.critical_threshold, k.required_object_model_codes,
-       k.formula, k.tags,
+       k.formula, k.tags, k.row_access,
        coalesce(array(SELECT c.component_kpi_code FROM catalog.kpi_components c
                       WHERE c.kpi_code = k.code ORDER BY c.position), '{}') AS component_kpi_codes,
        coalesce((SELECT v.version FROM catalog.catalog_versions v ORDER BY v.id DESC LIMIT 1),
@@ -317,6 +320,7 @@ def _kpi(row: asyncpg.Record) -> KpiDefinition:
         required_object_model_codes=tuple(row["required_object_model_codes"]),
         formula=row["formula"], component_kpi_codes=tuple(row["component_kpi_codes"]),
         tags=tuple(row["tags"]), catalog_version=row["catalog_version"],
+        row_access=tuple(RowAccessRule(**rule) for rule in json.loads(row["row_access"])),
     )
 
 

@@ -15,8 +15,16 @@ from services.paging import paginate
 Context = Any
 
 
+def _text(value: str, field: str) -> str:
+    """Request text as PostgreSQL can take it: a NUL character is valid in a protobuf string but
+    not in a PostgreSQL text value, and no catalog code or name contains one."""
+    if "\x00" in value:
+        raise InvalidArgument.for_field(field, "must not contain NUL characters")
+    return value
+
+
 def _required_code(value: str, field: str) -> str:
-    code = value.strip()
+    code = _text(value, field).strip()
     if not code:
         raise InvalidArgument.for_field(field, "is required")
     return code
@@ -31,9 +39,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     ) -> catalog_pb2.ListKpisResponse:
         kpis = await repository.list_kpis(
             self._db,
-            value_chain_code=request.value_chain_code,
-            module_code=request.module_code,
-            search=request.search,
+            value_chain_code=_text(request.value_chain_code, "value_chain_code"),
+            module_code=_text(request.module_code, "module_code"),
+            search=_text(request.search, "search"),
         )
         page = paginate(kpis, request.page.page_size, request.page.page_token)
         return catalog_pb2.ListKpisResponse(
@@ -76,7 +84,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListObjectModels(
         self, request: catalog_pb2.ListObjectModelsRequest, context: Context
     ) -> catalog_pb2.ListObjectModelsResponse:
-        models = await repository.list_object_models(self._db, request.value_chain_code)
+        models = await repository.list_object_models(
+            self._db, _text(request.value_chain_code, "value_chain_code")
+        )
         return catalog_pb2.ListObjectModelsResponse(
             object_models=[messages.object_model(model) for model in models]
         )
@@ -104,7 +114,9 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def ListModules(
         self, request: catalog_pb2.ListModulesRequest, context: Context
     ) -> catalog_pb2.ListModulesResponse:
-        modules = await repository.list_modules(self._db, request.value_chain_code)
+        modules = await repository.list_modules(
+            self._db, _text(request.value_chain_code, "value_chain_code")
+        )
         return catalog_pb2.ListModulesResponse(modules=[messages.module(m) for m in modules])
 
     async def GetModule(

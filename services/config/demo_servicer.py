@@ -14,6 +14,7 @@ from analytics.data.v1 import data_pb2, data_pb2_grpc
 from services.adapters.peers import peer_failure
 from services.errors import DomainError, InvalidArgument
 from services.runtime.channels import outbound_timeout
+from services.security.tenancy import tenant_for
 
 Context = Any
 DEFAULT_DAYS = 30
@@ -37,7 +38,11 @@ class DemoDataServicer(config_pb2_grpc.DemoDataServiceServicer):
     async def GenerateDemoData(
         self, request: config_pb2.GenerateDemoDataRequest, context: Context
     ) -> config_pb2.GenerateDemoDataResponse:
-        outbound = data_request(request, self._clock())
+        for_tenant = config_pb2.GenerateDemoDataRequest()
+        for_tenant.CopyFrom(request)
+        # The token's client; only an admin names one in the request.
+        for_tenant.client_id = tenant_for(request.client_id)
+        outbound = data_request(for_tenant, self._clock())
         try:
             reply = await self._data.GenerateDemoRows(
                 outbound, timeout=outbound_timeout(self._deadline))
@@ -63,7 +68,6 @@ def data_request(
     """The data service's request: an explicit range, or `days` (0 for 30) ending now (to the
     minute, so a retry within the minute asks for the same rows); 0 rows per day for 1,000."""
     if not request.client_id:
-        # Until tokens carry the caller's client (issue 7), the client must be named.
         raise InvalidArgument.for_field("client_id", "is required")
     outbound = data_pb2.GenerateDemoRowsRequest(
         client_id=request.client_id,

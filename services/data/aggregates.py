@@ -19,7 +19,7 @@ import asyncpg
 from services.aggregates import query as q
 from services.aggregates.wire import QueryOptions
 from services.catalog.domain import ObjectModel
-from services.data import sql_builder
+from services.data import derived_totals, sql_builder
 from services.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,9 @@ class AggregateReader:
         position (missing entries are the defaults)."""
         check_request(request)
         padded = list(options) + [QueryOptions()] * (len(request.queries) - len(options))
+        # Built for every query (so a bad one is refused the same way), run for those whose
+        # answer is not derived from another's rows.
+        derived = derived_totals.derivable_totals(request.queries, padded)
         statements = [
             sql_builder.build_statement(
                 query,
@@ -121,24 +124,32 @@ class AggregateReader:
                 request.client_id, sorted({query.object_model_code for query in request.queries})
             )
         }
+        run = [index for index in range(len(statements)) if index not in derived]
         tasks = [
-            asyncio.ensure_future(self._run(statement, f"queries[{index}]"))
-            for index, statement in enumerate(statements)
+            asyncio.ensure_future(self._run(statements[index], f"queries[{index}]"))
+            for index in run
         ]
         try:
-            outcomes = await asyncio.gather(*tasks)
+            outcomes = dict(zip(run, await asyncio.gather(*tasks), strict=True))
         except BaseException:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        rows = {
+            index: tuple(_row(record, statements[index]) for record in records)
+            for index, records in outcomes.items()
+        }
+        for index, source in derived.items():
+            rows[index] = (derived_totals.total_row(request.queries[index], rows[source]),)
         results = []
-        for query, statement, records in zip(request.queries, statements, outcomes, strict=True):
+        for index, (query, statement) in enumerate(zip(request.queries, statements, strict=True)):
             version = versions.get(query.object_model_code)
+            records = outcomes.get(index, [])
             results.append(
                 q.AggregateResult(
                     query_id=query.query_id,
-                    rows=tuple(_row(record, statement) for record in records),
+                    rows=rows[index],
                     data_version=version.version if version else 0,
                     watermark=version.watermark if version else None,
                     used_rollups=statement.used_rollups,

@@ -15,6 +15,7 @@ from analytics.data.v1 import data_pb2, data_pb2_grpc
 from services.aggregates import wire
 from services.catalog.domain import ObjectModel
 from services.data.aggregates import AggregateReader, DataVersion
+from services.errors import InvalidArgument
 
 Context = Any
 
@@ -45,6 +46,8 @@ class DataInternalServicer(data_pb2_grpc.DataInternalServiceServicer):
     async def GetDataVersions(
         self, request: data_pb2.GetDataVersionsRequest, context: Context
     ) -> data_pb2.GetDataVersionsResponse:
+        if "\x00" in request.client_id:
+            raise InvalidArgument.for_field("client_id", "must not contain NUL characters")
         versions = await self._reader.data_versions(
             request.client_id, tuple(request.object_model_codes)
         )

@@ -7,6 +7,11 @@ pipelined XADD, and stamps them relayed only after Redis accepted every entry â€
 transaction that locked them. Delivery is therefore at least once: a crash between the XADD and the
 commit publishes the batch again (with the same event ids; consumers are idempotent).
 
+The relay wakes when PostgreSQL notifies it (every transaction that writes the outbox sends a
+NOTIFY on `store.OUTBOX_CHANNEL`, delivered at commit) and polls only as a fallback, for the
+moments when its listening connection is being re-established: a change is announced within
+milliseconds of its commit, and an idle relay costs nothing.
+
 Ingest never waits for any of this: when Redis is down the rows wait in the outbox, the relay
 backs off, and it catches up once Redis answers. Several data replicas may relay side by side:
 `FOR UPDATE SKIP LOCKED` hands each batch to one of them.
@@ -15,6 +20,7 @@ backs off, and it catches up once Redis answers. Several data replicas may relay
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import time
@@ -28,6 +34,7 @@ from analytics.events.v1 import events_pb2
 from services.bus.envelopes import envelope
 from services.bus.names import DATA_CHANGED_STREAM
 from services.bus.streams import BUS_FAILURES, StreamPublisher
+from services.data.store import OUTBOX_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +64,14 @@ WHERE id IN (SELECT id FROM analytics.change_outbox
 class RelaySettings:
     # Outbox rows per XADD pipeline (and per transaction).
     batch_size: int = 500
-    # Pause when the outbox is empty: half of it is the average added latency of a change.
-    idle_poll_seconds: float = 0.05
+    # Longest pause when the outbox is empty: a notification ends it at once, so this only bounds
+    # the delay of a change whose notification was lost (while the listener reconnected).
+    idle_poll_seconds: float = 1.0
+    # The pause while no listening connection is up: then polling is all there is.
+    unnotified_poll_seconds: float = 0.05
+    # How long to wait for a connection to listen on, and how often to try again after failing.
+    listen_timeout_seconds: float = 2.0
+    listen_retry_seconds: float = 5.0
     # Pause after a failure (Redis or PostgreSQL down), doubling up to the maximum.
     retry_first_seconds: float = 0.1
     retry_max_seconds: float = 5.0
@@ -119,34 +132,110 @@ class OutboxRelay:
                 return deleted
 
     async def run(self) -> None:
-        """Relays until cancelled: straight on while there is a backlog, polling when idle,
-        backing off while Redis or PostgreSQL is down."""
+        """Relays until cancelled: straight on while there is a backlog, then waiting for a
+        commit's notification (or the fallback poll), backing off while Redis or PostgreSQL is
+        down."""
         settings = self._settings
         retry = settings.retry_first_seconds
         next_prune = time.monotonic() + settings.prune_every_seconds
-        while True:
-            try:
-                relayed = await self.relay_batch()
-                if retry > settings.retry_first_seconds:
-                    log.info("outbox relay resumed")
-                retry = settings.retry_first_seconds
-                if time.monotonic() >= next_prune:
-                    next_prune = time.monotonic() + settings.prune_every_seconds
-                    await self.prune()
-                if relayed < settings.batch_size:
-                    await asyncio.sleep(settings.idle_poll_seconds)
-                continue
-            except asyncio.CancelledError:
-                raise
-            except BUS_FAILURES as error:
-                log.warning("outbox relay: bus unavailable (%r); retrying in %.1f s", error, retry)
-            except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                log.warning(
-                    "outbox relay: database unavailable (%r); retrying in %.1f s", error, retry
-                )
-            self._failures += 1
-            await asyncio.sleep(retry)
-            retry = min(retry * 2, settings.retry_max_seconds)
+        wake = OutboxNotifications(self._pool, settings)
+        try:
+            while True:
+                try:
+                    await wake.keep_listening()
+                    # Cleared before the batch is read: a commit notified from now on is either
+                    # in this batch or wakes the next one.
+                    wake.clear()
+                    relayed = await self.relay_batch()
+                    if retry > settings.retry_first_seconds:
+                        log.info("outbox relay resumed")
+                    retry = settings.retry_first_seconds
+                    if time.monotonic() >= next_prune:
+                        next_prune = time.monotonic() + settings.prune_every_seconds
+                        await self.prune()
+                    if relayed < settings.batch_size:
+                        await wake.wait()
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except BUS_FAILURES as error:
+                    log.warning(
+                        "outbox relay: bus unavailable (%r); retrying in %.1f s", error, retry
+                    )
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+                    log.warning(
+                        "outbox relay: database unavailable (%r); retrying in %.1f s", error, retry
+                    )
+                self._failures += 1
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, settings.retry_max_seconds)
+        finally:
+            await wake.close()
+
+
+class OutboxNotifications:
+    """The commits that wrote the outbox, as a wake-up: LISTEN on one pooled connection, held for
+    the relay's life and re-established when it breaks (meanwhile the relay polls)."""
+
+    def __init__(self, pool: asyncpg.Pool, settings: RelaySettings) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._connection: asyncpg.pool.PoolConnectionProxy | None = None
+        self._notified = asyncio.Event()
+        self._next_attempt = 0.0
+
+    @property
+    def listening(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed()
+
+    async def keep_listening(self) -> None:
+        """Listen if not listening yet (at most one attempt per retry interval; failing to is
+        logged, not raised: the relay falls back to polling)."""
+        if self.listening or time.monotonic() < self._next_attempt:
+            return
+        await self._drop()
+        self._next_attempt = time.monotonic() + self._settings.listen_retry_seconds
+        try:
+            connection = await self._pool.acquire(timeout=self._settings.listen_timeout_seconds)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
+            log.warning("outbox relay: cannot listen for commits (%r); polling", error)
+            return
+        try:
+            await connection.add_listener(OUTBOX_CHANNEL, self._on_notification)
+        except BaseException:
+            await self._pool.release(connection)
+            raise
+        self._connection = connection
+        # Whatever was committed before the LISTEN took effect is picked up by the next batch.
+        self._notified.set()
+
+    def _on_notification(self, *_: object) -> None:
+        self._notified.set()
+
+    def clear(self) -> None:
+        self._notified.clear()
+
+    async def wait(self) -> None:
+        """Until a commit is notified, or the poll interval ends."""
+        settings = self._settings
+        limit = settings.idle_poll_seconds if self.listening else settings.unnotified_poll_seconds
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit):
+                await self._notified.wait()
+
+    async def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        with contextlib.suppress(Exception):
+            if not connection.is_closed():
+                await connection.remove_listener(OUTBOX_CHANNEL, self._on_notification)
+        # A broken connection is discarded by the pool; a sound one is reset (UNLISTEN) and reused.
+        with contextlib.suppress(Exception):
+            await self._pool.release(connection)
+
+    async def close(self) -> None:
+        await self._drop()
 
 
 def data_changed(row: asyncpg.Record) -> events_pb2.EventEnvelope:

@@ -532,14 +532,18 @@ SELECT version, watermark FROM analytics.data_versions
 WHERE client_id = $1 AND object_model_code = $2
 """
 
-# The version bump and the outbox record of one change, in one round trip.
+# The notification channel that says "the outbox has new rows": PostgreSQL delivers a NOTIFY at
+# commit (never for a rolled-back change), so the relay can publish at once instead of polling.
+OUTBOX_CHANNEL = "analytics_change_outbox"
+
+# The version bump, the outbox record of one change and its notification, in one round trip.
 _BUMP_VERSION_AND_WRITE_OUTBOX = f"""
 WITH bumped AS ({_BUMP_VERSION}), announced AS (
     INSERT INTO analytics.change_outbox (client_id, object_model_code, range_start, range_end,
                                          watermark, row_count, data_version)
     SELECT $1, $2, $4, $5, watermark, $6, version FROM bumped
 )
-SELECT version, watermark FROM bumped
+SELECT version, watermark, pg_notify('{OUTBOX_CHANNEL}', '')::text AS notified FROM bumped
 """
 
 _Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy

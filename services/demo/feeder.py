@@ -20,7 +20,7 @@ import decimal
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -70,6 +70,9 @@ class FeederSettings:
     max_backoff: float = 5.0
     max_queued_rows: int = 200_000
     """Beyond this (a data service down for a long time), the oldest batches are dropped."""
+    credentials: Callable[[], Sequence[tuple[str, str]]] | None = None
+    """Call metadata carrying the bearer token the data service checks (asked for on each call,
+    so a long feed can renew it)."""
 
 
 @dataclasses.dataclass
@@ -125,6 +128,10 @@ class Feeder:
             collections.deque)
         self._backoff = 0.0
         self._retry_at = 0.0
+
+    def _metadata(self) -> Sequence[tuple[str, str]] | None:
+        credentials = self.settings.credentials
+        return None if credentials is None else credentials()
 
     async def run(self, stop: asyncio.Event, *, duration: float | None = None,
                   on_tick: Callable[[FeederStats], None] | None = None) -> FeederStats:
@@ -199,7 +206,8 @@ class Feeder:
             batch = queue[0]
             try:
                 response = await stub.IngestRows(
-                    _request(batch), timeout=self.settings.call_timeout)
+                    _request(batch), timeout=self.settings.call_timeout,
+                    metadata=self._metadata())
             except grpc.aio.AioRpcError as error:
                 if error.code() in _RETRY_A_FEW:
                     batch.doubtful_failures += 1

@@ -24,9 +24,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from services.runtime import telemetry
-from services.runtime.interceptors import ServerCallInterceptor
+from services.runtime.interceptors import Gatekeeper, ServerCallInterceptor
 from services.runtime.logs import configure_logging
 from services.runtime.settings import ServiceSettings, SettingsError, load_settings
+from services.security.keys import JwksSource
+from services.security.tokens import TokenPolicy, TokenVerifier
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,18 @@ class ServiceWiring:
 Build = Callable[[S, contextlib.AsyncExitStack], Awaitable[ServiceWiring]]
 
 
+def gatekeeper(settings: ServiceSettings) -> Gatekeeper:
+    """Token verification as the settings describe it; a service without a JWKS does not start
+    (it would otherwise refuse every caller, or worse, trust them)."""
+    if not settings.auth_jwks:
+        raise SettingsError("AE_AUTH_JWKS is not set: the JWKS path or URL tokens are checked with")
+    verifier = TokenVerifier(
+        JwksSource(settings.auth_jwks),
+        TokenPolicy(issuer=settings.auth_issuer, audience=settings.auth_audience),
+    )
+    return Gatekeeper(verifier)
+
+
 async def _check_all(dependencies: Sequence[Dependency], limit_seconds: float) -> list[str]:
     failing = []
     for dependency in dependencies:
@@ -135,10 +149,11 @@ async def serve(
     on_listening: Callable[[int], None] | None = None,
 ) -> None:
     """Run one service until `stop` is set. `on_listening` receives the bound port."""
+    calls = ServerCallInterceptor(gatekeeper(settings))
     async with contextlib.AsyncExitStack() as resources:
         wiring = await build(settings, resources)
         server = grpc.aio.server(
-            interceptors=[telemetry.server_interceptor(), ServerCallInterceptor()],
+            interceptors=[telemetry.server_interceptor(), calls],
             options=list(SERVER_OPTIONS),
         )
         for register in wiring.registrations:

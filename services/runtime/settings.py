@@ -88,3 +88,8 @@ class ServiceSettings:
     # Deadline applied to outbound calls that have no incoming deadline to inherit.
     default_deadline_seconds: float = env("AE_DEFAULT_DEADLINE_SECONDS", 5.0)
     dependency_check_seconds: float = env("AE_DEPENDENCY_CHECK_SECONDS", 5.0)
+    # Where bearer tokens are verified from: a jwks.json path (the stack's `<data dir>/auth/`) or
+    # an identity provider's JWKS URL; with the issuer and audience tokens must name.
+    auth_jwks: str = env("AE_AUTH_JWKS", "")
+    auth_issuer: str = env("AE_AUTH_ISSUER", "analytics-engine")
+    auth_audience: str = env("AE_AUTH_AUDIENCE", "analytics-engine")

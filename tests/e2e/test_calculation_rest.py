@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.e2e.test_stack import request
+from tests.fixtures.auth import for_stack
 from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.stack
@@ -16,9 +17,9 @@ WEEK = {"start": "2026-03-01T00:00:00Z", "end": "2026-03-08T00:00:00Z"}
 
 
 def post(stack: Stack, path: str, payload: dict[str, object]) -> tuple[int, dict[str, object]]:
-    status, _, body = request(
-        stack, "POST", path, json.dumps(payload).encode(), {"content-type": "application/json"}
-    )
+    # An admin, who names the client in each request.
+    headers = {"content-type": "application/json", **for_stack(stack).headers("admin")}
+    status, _, body = request(stack, "POST", path, json.dumps(payload).encode(), headers)
     return status, json.loads(body)
 
 

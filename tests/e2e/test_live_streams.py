@@ -18,6 +18,7 @@ from analytics.gateway.v1 import stream_pb2
 from analytics.type.v1 import types_pb2
 
 from tests.e2e.test_stack import request
+from tests.fixtures.auth import for_stack
 from tests.fixtures.stack import Stack
 
 pytestmark = pytest.mark.stack
@@ -48,7 +49,7 @@ def ingest_order(stack: Stack, client: str) -> None:
         "POST",
         "/v1/data/ORDER:ingest",
         json.dumps({"clientId": client, "rows": [row]}).encode(),
-        {"content-type": "application/json"},
+        {"content-type": "application/json", **for_stack(stack).headers("manager", client)},
     )
     assert status == 200, body
 
@@ -71,7 +72,7 @@ def calculated_today(stack: Stack, client: str) -> float | None:
                 },
             }
         ).encode(),
-        {"content-type": "application/json"},
+        {"content-type": "application/json", **for_stack(stack).headers("analyst", client)},
     )
     assert status == 200, body
     series = json.loads(body)["result"]["series"]
@@ -88,7 +89,11 @@ def sse_events(stack: Stack, client: str) -> Iterator[dict[str, Any]]:
         "POST",
         "/v1/stream/dashboard",
         json.dumps(dashboard_request(client)).encode(),
-        {"content-type": "application/json", "accept": "text/event-stream"},
+        {
+            "content-type": "application/json",
+            "accept": "text/event-stream",
+            **for_stack(stack).headers("analyst", client),
+        },
     )
     response = connection.getresponse()
     assert response.status == 200
@@ -114,7 +119,11 @@ def grpc_web_messages(stack: Stack, client: str) -> Iterator[stream_pb2.StreamDa
         "POST",
         "/analytics.gateway.v1.StreamService/StreamDashboard",
         struct.pack(">BI", 0, len(message)) + message,
-        {"content-type": "application/grpc-web+proto", "x-grpc-web": "1"},
+        {
+            "content-type": "application/grpc-web+proto",
+            "x-grpc-web": "1",
+            **for_stack(stack).headers("analyst", client),
+        },
     )
     response = connection.getresponse()
     assert response.status == 200

@@ -23,6 +23,7 @@ from analytics.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from analytics_engine import descriptor, health
 from analytics_engine.components import COMPONENTS, by_name
 from services.runtime.contracts import is_internal
+from tests.fixtures.auth import TokenMaker
 from tests.fixtures.stack import Stack, run_cli
 
 pytestmark = pytest.mark.stack
@@ -79,7 +80,7 @@ def test_status_table_is_readable(stack: Stack) -> None:
     result = stack.cli("status")
     assert result.returncode == 0
     assert result.stdout.splitlines()[1].split()[:2] == ["COMPONENT", "ADDRESS"]
-    assert "9/9 components SERVING" in result.stdout
+    assert f"{len(COMPONENTS)}/{len(COMPONENTS)} components SERVING" in result.stdout
 
 
 def test_second_up_on_the_same_data_dir_says_it_is_running(stack: Stack) -> None:
@@ -127,13 +128,13 @@ def _post_route() -> str:
     pytest.skip("no POST route with a whole-message body in the descriptor")
 
 
-def test_rest_malformed_json_is_a_400(stack: Stack) -> None:
+def test_rest_malformed_json_is_a_400(stack: Stack, stack_tokens: TokenMaker) -> None:
     status, _, body = request(
         stack,
         "POST",
         _post_route(),
         body=b'{"kpi_codes": ["A", ',
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **stack_tokens.headers("admin")},
     )
     assert status == 400, body
 
@@ -165,7 +166,9 @@ def test_native_grpc_through_envoy(stack: Stack) -> None:
     assert codes and codes == sorted(codes)
 
 
-def test_internal_services_are_not_reachable_through_envoy(stack: Stack) -> None:
+def test_internal_services_are_not_reachable_through_envoy(
+    stack: Stack, stack_tokens: TokenMaker
+) -> None:
     internal = [s.full_name for s in descriptor.load(ROOT / "gen" / "descriptor.binpb")]
     internal = [name for name in internal if is_internal(name)]
     if not internal:
@@ -175,7 +178,8 @@ def test_internal_services_are_not_reachable_through_envoy(stack: Stack) -> None
             f"/{internal[0]}/Anything"
         )
         with pytest.raises(grpc.RpcError) as error:
-            call(b"", timeout=5)
+            # Even an admin: internal services do not exist at the edge.
+            call(b"", timeout=5, metadata=stack_tokens.admin())
     assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
@@ -230,8 +234,12 @@ def _grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_reflection_lists_every_public_service(stack: Stack) -> None:
-    result = _grpcurl("-plaintext", stack.public_address, "list")
+def _operator(tokens: TokenMaker) -> tuple[str, str]:
+    return ("-H", f"authorization: Bearer {tokens.token('operator')}")
+
+
+def test_reflection_lists_every_public_service(stack: Stack, stack_tokens: TokenMaker) -> None:
+    result = _grpcurl("-plaintext", *_operator(stack_tokens), stack.public_address, "list")
     assert result.returncode == 0, result.stderr
     listed = set(result.stdout.split())
     missing = {s.full_name for s in PUBLIC_SERVICES} - listed
@@ -239,25 +247,34 @@ def test_reflection_lists_every_public_service(stack: Stack) -> None:
     assert "grpc.health.v1.Health" in listed
 
 
-def test_reflection_describes_a_service(stack: Stack) -> None:
+def test_reflection_describes_a_service(stack: Stack, stack_tokens: TokenMaker) -> None:
     result = _grpcurl(
-        "-plaintext", stack.public_address, "describe", "analytics.catalog.v1.CatalogService"
+        "-plaintext",
+        *_operator(stack_tokens),
+        stack.public_address,
+        "describe",
+        "analytics.catalog.v1.CatalogService",
     )
     assert result.returncode == 0, result.stderr
     assert "service CatalogService {" in result.stdout
     assert "rpc ListValueChains ( .analytics.catalog.v1.ListValueChainsRequest )" in result.stdout
 
 
-def test_aggregated_health_through_envoy(stack: Stack) -> None:
-    assert health.grpc_health(stack.public_address) == health.SERVING
+def test_aggregated_health_through_envoy(stack: Stack, stack_tokens: TokenMaker) -> None:
+    operator = stack_tokens.metadata("operator")
+    assert health.grpc_health(stack.public_address, metadata=operator) == health.SERVING
     for service in PUBLIC_SERVICES:
-        assert health.grpc_health(stack.public_address, service.full_name) == health.SERVING
+        assert (
+            health.grpc_health(stack.public_address, service.full_name, metadata=operator)
+            == health.SERVING
+        )
 
 
 # Last: it takes a component down for a while (the supervisor brings it back).
 def test_sigterm_to_a_service_turns_it_not_serving_everywhere_then_it_returns(
-    stack: Stack,
+    stack: Stack, stack_tokens: TokenMaker
 ) -> None:
+    operator = stack_tokens.metadata("operator")
     victim = by_name("monitor")
     victim_service = next(s.full_name for s in PUBLIC_SERVICES if victim.serves(s.full_name))
     before = stack.state().process(victim.name)
@@ -268,7 +285,9 @@ def test_sigterm_to_a_service_turns_it_not_serving_everywhere_then_it_returns(
         if "direct" not in seen and health.grpc_health(before.address, timeout=0.5) != "SERVING":
             seen["direct"] = time.monotonic()
         if "gateway" not in seen:
-            through_edge = health.grpc_health(stack.public_address, victim_service, timeout=0.5)
+            through_edge = health.grpc_health(
+                stack.public_address, victim_service, timeout=0.5, metadata=operator
+            )
             if through_edge == health.NOT_SERVING:
                 seen["gateway"] = time.monotonic()
         if "envoy" not in seen:
@@ -291,9 +310,9 @@ def test_sigterm_to_a_service_turns_it_not_serving_everywhere_then_it_returns(
     assert after is not None and after.pid != before.pid
 
 
-async def test_sdk_quickstart_through_envoy(stack: Stack) -> None:
+async def test_sdk_quickstart_through_envoy(stack: Stack, stack_tokens: TokenMaker) -> None:
     from examples.sdk_quickstart import list_kpis
 
-    lines = await list_kpis(stack.public_address, token="partner-token")
+    lines = await list_kpis(stack.public_address, token=stack_tokens.token("analyst", "partner"))
     assert any(line.startswith("SCOR: ") for line in lines)
     assert any("SCOR_POF Perfect Order Fulfillment" in line for line in lines)

@@ -18,6 +18,7 @@ from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from tests.fixtures.auth import channel_with, local_tokens
 from tests.fixtures.kitchen import CLIENT, END, START, Kitchen
 
 
@@ -113,7 +114,7 @@ async def test_cache_serves_repeats_and_never_outlives_new_data(kitchen: Kitchen
             "close_date": (START + datetime.timedelta(days=2)).date().isoformat(),
         }
     )
-    async with grpc.aio.insecure_channel(kitchen.data_address) as channel:
+    async with channel_with(kitchen.data_address, local_tokens().admin()) as channel:
         await data_pb2_grpc.DataServiceStub(channel).IngestRows(
             data_pb2.IngestRowsRequest(
                 object_model_code="OPPORTUNITY", client_id=CLIENT, rows=[won]

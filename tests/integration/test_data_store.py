@@ -29,6 +29,7 @@ from services.data.ingest_servicer import IngestServicer
 from services.errors import AlreadyExists, InvalidArgument
 from services.runtime.server import ServiceWiring
 from services.runtime.settings import ServiceSettings
+from tests.fixtures.auth import channel_with, local_tokens
 from tests.fixtures.grpc_servers import running_service
 
 UTC = datetime.UTC
@@ -392,8 +393,8 @@ async def ingest_stub(
             service_names=["analytics.data.v1.DataService"],
         )
 
-    async with running_service(build) as service, grpc.aio.insecure_channel(
-            service.address) as channel:
+    async with running_service(build) as service, channel_with(
+            service.address, local_tokens().admin()) as channel:
         yield data_pb2_grpc.DataServiceStub(channel)
 
 

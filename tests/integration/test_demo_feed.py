@@ -21,6 +21,7 @@ from services.data import store
 from services.data.app import DataSettings, build
 from services.demo.feed import FeedSpec, LiveFeed
 from services.demo.feeder import Feeder, FeederSettings
+from tests.fixtures.auth import local_tokens
 from tests.fixtures.grpc_servers import running_service
 
 UTC = datetime.UTC
@@ -61,7 +62,8 @@ async def test_rows_and_data_versions_grow_while_the_feeder_runs(
     client_id = f"feed-{uuid.uuid4().hex[:8]}"
     feed = LiveFeed(FeedSpec(client_id, rate=5), models, datetime.datetime.now(UTC))
     async with running_service(build, settings(migrated_db, redis_url)) as service:
-        feeder = Feeder(feed, FeederSettings(service.address, interval=0.1))
+        feeder = Feeder(feed, FeederSettings(service.address, interval=0.1,
+                                                credentials=local_tokens().admin))
         stop = asyncio.Event()
         running = asyncio.create_task(feeder.run(stop))
         async with grpc.aio.insecure_channel(service.address) as channel:
@@ -101,7 +103,8 @@ async def test_a_restarting_data_service_loses_nothing_and_does_not_stop_the_fee
     stop = asyncio.Event()
     async with running_service(build, settings(migrated_db, redis_url)) as service:
         address = service.address
-        feeder = Feeder(feed, FeederSettings(address, interval=0.1, max_backoff=0.5))
+        feeder = Feeder(feed, FeederSettings(address, interval=0.1, max_backoff=0.5,
+                                                credentials=local_tokens().admin))
         running = asyncio.create_task(feeder.run(stop))
         await until(lambda: feeder.stats.models["ORDER"].sent_rows > 20)
     # The service is gone: the feeder keeps producing and queues what it cannot send.

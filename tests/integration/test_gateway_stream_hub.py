@@ -29,6 +29,7 @@ from grpc_status import rpc_status
 
 from gateway.app import GatewaySettings, build
 from services.runtime.server import ServiceWiring
+from tests.fixtures.auth import channel_with, local_tokens
 from tests.fixtures.grpc_servers import running_service
 from tests.fixtures.redis import RedisServer
 
@@ -62,10 +63,17 @@ class SubscriptionBook(calculation_pb2_grpc.CalculationInternalServiceServicer):
     values: dict[str, float] = field(default_factory=dict)
     leased: Counter[str] = field(default_factory=Counter)
     released: list[str] = field(default_factory=list)
+    # While set, every call fails as a restarting calculation service's would.
+    unavailable: bool = False
+
+    async def _answer_or_fail(self, context: Any) -> None:
+        if self.unavailable:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the calculation service is down")
 
     async def LeaseSubscriptions(
         self, request: calculation_pb2.LeaseSubscriptionsRequest, context: Any
     ) -> calculation_pb2.LeaseSubscriptionsResponse:
+        await self._answer_or_fail(context)
         response = calculation_pb2.LeaseSubscriptionsResponse()
         for subscription in request.subscriptions:
             if subscription.kpi_code.startswith("UNKNOWN"):
@@ -83,6 +91,7 @@ class SubscriptionBook(calculation_pb2_grpc.CalculationInternalServiceServicer):
     async def ReleaseSubscriptions(
         self, request: calculation_pb2.ReleaseSubscriptionsRequest, context: Any
     ) -> calculation_pb2.ReleaseSubscriptionsResponse:
+        await self._answer_or_fail(context)
         self.released.extend(request.subscription_keys)
         return calculation_pb2.ReleaseSubscriptionsResponse(
             released_count=len(request.subscription_keys)
@@ -91,6 +100,7 @@ class SubscriptionBook(calculation_pb2_grpc.CalculationInternalServiceServicer):
     async def GetKpiSnapshots(
         self, request: calculation_pb2.GetKpiSnapshotsRequest, context: Any
     ) -> calculation_pb2.GetKpiSnapshotsResponse:
+        await self._answer_or_fail(context)
         response = calculation_pb2.GetKpiSnapshotsResponse()
         for subscription in request.subscriptions:
             key = subscription_key(subscription)
@@ -176,7 +186,7 @@ async def running_hub(redis_url: str, **overrides: Any) -> AsyncIterator[Hub]:
             **overrides,
         )
         async with running_service(build, settings) as service:
-            channel = grpc.aio.insecure_channel(service.address)
+            channel = channel_with(service.address, local_tokens().admin())
             try:
                 await wait_serving(channel)
                 yield Hub(service.address, book, redis_url, service.stop, channel)
@@ -400,6 +410,26 @@ async def test_stream_survives_a_redis_restart_and_converges(own_redis: RedisSer
         await hub.publish("KPI_A", 2.0)
         assert values_of(await next_of(call, "update")) == {"KPI_A": 2.0}
         call.cancel()
+
+
+async def test_the_hub_keeps_serving_through_a_calculation_outage(redis_url: str) -> None:
+    # Leases renewed every 0.2 s: several renewals fail during the outage.
+    async with running_hub(redis_url, subscription_lease_seconds=0.6) as hub:
+        call = hub.stub.StreamDashboard(dashboard("KPI_A"))
+        await next_message(call)
+        hub.book.unavailable = True
+        await asyncio.sleep(1.0)
+        # Changed while nobody could ask: the refresh after the outage carries it.
+        hub.book.values[f"{CLIENT}:KPI_A:1"] = 4.0
+        hub.book.unavailable = False
+        assert values_of(await next_of(call, "update")) == {"KPI_A": 4.0}
+        # The hub still opens streams, and they move.
+        other = hub.stub.StreamDashboard(dashboard("KPI_B"))
+        assert (await next_message(other)).WhichOneof("event") == "snapshot"
+        await hub.publish("KPI_B", 2.0)
+        assert values_of(await next_of(other, "update")) == {"KPI_B": 2.0}
+        call.cancel()
+        other.cancel()
 
 
 async def test_shutdown_sends_stream_end_before_closing(redis_url: str) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
-import grpc
 import pytest
 import redis.asyncio as redis
 from analytics.data.v1 import data_pb2, data_pb2_grpc
@@ -27,6 +27,7 @@ from services.data import store
 from services.data.app import DataSettings
 from services.data.app import build as build_data
 from services.data.relay import OutboxRelay, RelaySettings
+from tests.fixtures.auth import channel_with, local_tokens
 from tests.fixtures.grpc_servers import running_service
 from tests.fixtures.redis import RedisServer
 
@@ -239,7 +240,7 @@ async def test_the_data_service_relays_what_ingest_rows_commits(
     try:
         async with (
             running_service(build_data, settings) as service,
-            grpc.aio.insecure_channel(service.address) as channel,
+            channel_with(service.address, local_tokens().admin()) as channel,
         ):
             stub = data_pb2_grpc.DataServiceStub(channel)
             row = struct_pb2.Struct()
@@ -281,5 +282,23 @@ async def test_a_large_backlog_is_relayed_completely_and_in_order(
         versions = [c.data_changed.data_version for c in await read_changes(client)]
         assert versions == list(range(1, 20001))
         print(f"\nrelayed 20000 outbox rows in {elapsed:.2f} s ({20000 / elapsed:,.0f} events/s)")
+    finally:
+        await client.aclose()
+
+
+async def test_a_commit_wakes_the_idle_relay_at_once(
+    pool: asyncpg.Pool, own_redis: RedisServer, order: ObjectModel
+) -> None:
+    # With a poll this slow, only the commit's notification can announce a change within a second.
+    slow_poll = RelaySettings(idle_poll_seconds=30.0, unnotified_poll_seconds=30.0)
+    client = redis.Redis.from_url(own_redis.url)
+    relay = OutboxRelay(pool, client, slow_poll)
+    try:
+        async with relaying(relay):
+            await asyncio.sleep(0.3)  # the first, empty batch has run: the relay is waiting
+            for n in range(1, 4):
+                await store.ingest_rows(pool, "acme", order, [an_order(n, minute=n)])
+                await until(functools.partial(_count_is, client, n), seconds=1.0)
+        assert int(await client.xlen(DATA_CHANGED_STREAM)) == 3
     finally:
         await client.aclose()

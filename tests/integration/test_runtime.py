@@ -22,6 +22,7 @@ from services.catalog.catalog_files import load_catalog_files
 from services.runtime.call_context import deadline_var, remaining_seconds, request_id_var
 from services.runtime.channels import open_channel
 from services.runtime.server import Dependency, ServiceWiring
+from tests.fixtures.auth import local_tokens
 from tests.fixtures.grpc_servers import running_service
 
 SERVICE = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
@@ -210,7 +211,7 @@ async def test_reflection_lists_the_service() -> None:
     async with running_service(wiring_with([])) as service:
         async with grpc.aio.insecure_channel(service.address) as channel:
             stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-            call = stub.ServerReflectionInfo()
+            call = stub.ServerReflectionInfo(metadata=local_tokens().metadata("operator"))
             await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
             response = await call.read()
             await call.done_writing()

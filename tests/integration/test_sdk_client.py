@@ -10,6 +10,7 @@ from analytics_sdk import AnalyticsClient
 
 from services.runtime.call_context import remaining_seconds
 from services.runtime.server import ServiceWiring
+from tests.fixtures.auth import local_tokens
 from tests.fixtures.grpc_servers import running_service
 
 
@@ -38,9 +39,10 @@ async def build(settings: Any, resources: contextlib.AsyncExitStack) -> ServiceW
 
 async def test_client_attaches_token_and_default_deadline() -> None:
     async with running_service(build) as service:
-        async with AnalyticsClient(service.address, token="t0k", default_timeout=3.0) as client:
+        token = local_tokens().token("analyst", "demo")
+        async with AnalyticsClient(service.address, token=token, default_timeout=3.0) as client:
             reply = await client.catalog.GetKpi(catalog_pb2.GetKpiRequest(code="X"))
-            assert reply.kpi.name == "Bearer t0k"
+            assert reply.kpi.name == f"Bearer {token}"
             assert 2.0 < float(reply.kpi.description) <= 3.05
 
             explicit = await client.catalog.GetKpi(catalog_pb2.GetKpiRequest(code="X"), timeout=1.0)

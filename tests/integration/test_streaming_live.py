@@ -33,6 +33,7 @@ from services.catalog.app import CatalogSettings
 from services.catalog.app import build as build_catalog
 from services.data.app import DataSettings
 from services.data.app import build as build_data
+from tests.fixtures.auth import channel_with, local_tokens
 from tests.fixtures.grpc_servers import running_service
 from tests.fixtures.postgres import with_database
 from tests.fixtures.redis import RedisServer, free_port
@@ -110,8 +111,8 @@ async def stack(live_database: str, live_redis: RedisServer) -> AsyncIterator[Li
                 **common,
             ),
         ) as calculation_service,
-        grpc.aio.insecure_channel(calculation_service.address) as calculation_channel,
-        grpc.aio.insecure_channel(data_service.address) as data_channel,
+        channel_with(calculation_service.address, local_tokens().admin()) as calculation_channel,
+        channel_with(data_service.address, local_tokens().admin()) as data_channel,
     ):
         client = redis.Redis.from_url(live_redis.url)
         try:

@@ -216,12 +216,25 @@ def test_unset_enums_and_oneofs_are_refused_with_the_field_named() -> None:
     assert range_error.value.violations[0].field == "queries[0].time_range"
 
 
-def test_subtree_filters_are_refused_not_ignored() -> None:
+def test_subtree_filter_round_trip() -> None:
+    subtree = q.Subtree(
+        field=q.FieldRef("owner_id"),
+        hierarchy_object_model_code="SALES_REP",
+        node_field="sales_rep_id",
+        parent_field="manager_id",
+        root="REP-014",
+    )
+    assert wire.filter_value(wire.filter_message(subtree), "f") == subtree
+
+
+def test_incomplete_subtree_filter_names_the_missing_field() -> None:
     message = wire.query_message(QUERY)
     message.row_security.CopyFrom(data_pb2.Filter(subtree=data_pb2.SubtreeFilter(node_field="x")))
     with pytest.raises(InvalidArgument) as refused:
         wire.query_value(message, "queries[0]")
-    assert refused.value.violations[0].field == "queries[0].row_security.subtree"
+    assert refused.value.violations[0].field == (
+        "queries[0].row_security.subtree.hierarchy_object_model_code"
+    )
 
 
 def test_unspecified_duration_unit_means_seconds() -> None:

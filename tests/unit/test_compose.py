@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from analytics_engine import dotenv, envoy_config
-from analytics_engine.components import COMPONENTS
+from analytics_engine.components import COMPONENTS, GRPC
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRASTRUCTURE = {"timescaledb", "redis", "migrate", "envoy"}
@@ -55,12 +55,14 @@ def test_component_container_matches_the_registry(
     environment = service["environment"]
     assert environment["AE_SERVICE_NAME"] == component.name
     assert environment["AE_LISTEN"] == f"0.0.0.0:${{{component.port_var}}}"
-    # The health check asks the port the service listens on, over the gRPC health protocol.
+    # The health check asks the port the service listens on, in the protocol Envoy uses for it.
+    protocol = [] if component.protocol == GRPC else ["--http"]
     assert service["healthcheck"]["test"] == [
         "CMD",
         "python",
         "-m",
         "analytics_engine.healthcheck",
+        *protocol,
         f"127.0.0.1:${{{component.port_var}}}",
     ]
     assert "ports" not in service, "components are reached through Envoy only"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from analytics_engine import descriptor, envoy_config
-from analytics_engine.components import COMPONENTS
+from analytics_engine.components import COMPONENTS, GRPC, HTTP_HEALTH_PATH
 from analytics_engine.descriptor import Method, Service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,14 +63,22 @@ def _hcm(config: dict[str, Any]) -> dict[str, Any]:
 
 def test_streaming_methods_get_exact_routes_without_timeout_before_prefixes() -> None:
     routes = _hcm(_config(SYNTHETIC))["route_config"]["virtual_hosts"][0]["routes"]
-    exact = [r for r in routes if "path" in r["match"]]
+    # (Exact routes with a retry policy are the read-only RPCs: tests/unit/test_envoy_security.py.)
+    exact = [r for r in routes if "path" in r["match"] and "retry_policy" not in r["route"]]
     assert [r["match"]["path"] for r in exact] == [
         "/analytics.gateway.v1.StreamService/StreamDashboard",
         "/analytics.gateway.v1.StreamService/Upload",
     ]
     assert all(r["route"] == {"cluster": "gateway", "timeout": "0s"} for r in exact)
     assert routes.index(exact[-1]) < min(i for i, r in enumerate(routes) if "prefix" in r["match"])
-    assert routes[-1]["match"] == {"prefix": "/"} and routes[-1]["direct_response"]["status"] == 404
+    # API paths nothing claims are a JSON 404; every other path is the browser app.
+    for prefix in ("/v1/", "/analytics.", "/grpc."):
+        fallback = next(r for r in routes if r["match"] == {"prefix": prefix})
+        assert fallback["direct_response"]["status"] == 404
+        assert routes.index(fallback) < len(routes) - 1
+    assert routes[-1]["match"] == {"prefix": "/"} and routes[-1]["route"]["cluster"] == "ui"
+    disabled = routes[-1]["typed_per_filter_config"]["envoy.filters.http.grpc_json_transcoder"]
+    assert disabled["disabled"] is True
 
 
 def test_every_package_prefix_and_the_gateway_edge_paths_are_routed() -> None:
@@ -94,11 +102,15 @@ def test_filters_and_transcoder_settings() -> None:
     names = [f["name"] for f in hcm["http_filters"]]
     assert names == [
         "envoy.filters.http.cors",
+        "envoy.filters.http.header_mutation",
         "envoy.filters.http.grpc_web",
         "envoy.filters.http.grpc_json_transcoder",
+        "envoy.filters.http.jwt_authn",
+        "envoy.filters.http.rbac",
+        "envoy.filters.http.local_ratelimit",
         "envoy.filters.http.router",
     ]
-    transcoder = hcm["http_filters"][2]["typed_config"]
+    transcoder = hcm["http_filters"][3]["typed_config"]
     assert transcoder["services"] == [s.full_name for s in SYNTHETIC]
     assert transcoder["convert_grpc_status"] is True
     assert transcoder["request_validation_options"]["reject_unknown_method"] is True
@@ -112,11 +124,16 @@ def test_filters_and_transcoder_settings() -> None:
 def test_clusters_check_health_often_and_allow_thousands_of_streams() -> None:
     clusters = _config(SYNTHETIC)["static_resources"]["clusters"]
     assert [c["name"] for c in clusters] == [c.name for c in COMPONENTS]
-    for cluster in clusters:
+    for cluster, component in zip(clusters, COMPONENTS, strict=True):
         assert cluster["type"] == "STATIC"
         check = cluster["health_checks"][0]
         assert check["interval"] == check["no_traffic_interval"] == "2s"
-        assert "grpc_health_check" in check
+        if component.protocol == GRPC:
+            assert "grpc_health_check" in check
+            assert "typed_extension_protocol_options" in cluster
+        else:
+            assert check["http_health_check"] == {"path": HTTP_HEALTH_PATH}
+            assert "typed_extension_protocol_options" not in cluster
         limits = cluster["circuit_breakers"]["thresholds"][0]
         for key in ("max_requests", "max_pending_requests", "max_connections"):
             assert limits[key] >= 100000
@@ -147,7 +164,10 @@ def test_internal_services_are_neither_routed_nor_transcoded() -> None:
         (_method("analytics.data.v1.DataInternalService", "ExportRows", server=True),),
     )
     hcm = _hcm(_config([*SYNTHETIC, internal]))
-    assert internal.full_name not in hcm["http_filters"][2]["typed_config"]["services"]
+    transcoder = next(
+        f for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.grpc_json_transcoder"
+    )
+    assert internal.full_name not in transcoder["typed_config"]["services"]
     routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
     assert not any(r["match"].get("path", "").startswith(internal.path_prefix) for r in routes)
     blocked = next(

@@ -39,7 +39,9 @@ async def test_a_storm_of_streams_over_the_same_kpis_is_one_read() -> None:
         *(reads.get([subscription(c) for c in codes], 30) for _ in range(1000))
     )
     assert len(reader.calls) == 1 and sorted(reader.calls[0]) == sorted(codes)
-    assert all([s.kpi_code for s in result] == codes for result in results)
+    assert all([s.snapshot.kpi_code for s in result] == codes for result in results)
+    # Encoded once, for all of them.
+    assert all(result[0].encoded is results[0][0].encoded for result in results)
 
 
 async def test_large_batches_are_split_and_later_requests_read_again() -> None:
@@ -54,7 +56,8 @@ async def test_large_batches_are_split_and_later_requests_read_again() -> None:
 async def test_every_waiter_learns_of_a_failed_read() -> None:
     reads = SnapshotReads(RecordingReader(fail=True), window_seconds=0.01)
     outcomes = await asyncio.gather(
-        reads.get([subscription("A")], 30), reads.get([subscription("A")], 30),
+        reads.get([subscription("A")], 30),
+        reads.get([subscription("A")], 30),
         return_exceptions=True,
     )
     assert all(isinstance(outcome, ConnectionError) for outcome in outcomes)

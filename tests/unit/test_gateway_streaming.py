@@ -6,13 +6,19 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from analytics.calculation.v1 import calculation_pb2
 from analytics.gateway.v1 import stream_pb2
 from analytics.type.v1 import types_pb2
+from google.rpc import code_pb2, status_pb2
 
+from gateway.streaming import stream_messages, wire
+from gateway.streaming.audiences import Audiences
 from gateway.streaming.buckets import LivePeriod
-from gateway.streaming.coalescing import PendingValues
+from gateway.streaming.calculation_client import Lease, SubscriptionId
+from gateway.streaming.coalescing import PendingValues, keyed
+from gateway.streaming.hub import OpenedStream
 from gateway.streaming.latest_values import LatestValues
-from gateway.streaming.live_stream import EndReason, Heartbeat, LiveStream, Update
+from gateway.streaming.live_stream import EndReason, Heartbeat, KpiFailure, LiveStream, Update
 from gateway.streaming.stream_request import dashboard_stream_request, kpi_stream_request
 from gateway.streaming.ticker import Ticker, TickSettings
 from services.errors import InvalidArgument
@@ -54,8 +60,10 @@ def test_coalescing_keeps_the_latest_value_per_kpi_and_bucket() -> None:
     pending = PendingValues(capacity=10)
     bucket = LivePeriod.MINUTE.bucket_start(T0)
     earlier = bucket - datetime.timedelta(minutes=1)
-    pending.offer([value("A", 1, bucket, 1), value("A", 2, bucket, 2), value("B", 5, bucket, 1)])
-    pending.offer([value("A", 3, bucket, 3), value("A", 9, earlier, 3)])
+    pending.offer(
+        keyed([value("A", 1, bucket, 1), value("A", 2, bucket, 2), value("B", 5, bucket, 1)])
+    )
+    pending.offer(keyed([value("A", 3, bucket, 3), value("A", 9, earlier, 3)]))
     drained = pending.drain()
     assert [(v.kpi_code, v.value) for v in drained] == [("A", 9), ("A", 3), ("B", 5)]
     assert pending.drain() == []
@@ -64,14 +72,14 @@ def test_coalescing_keeps_the_latest_value_per_kpi_and_bucket() -> None:
 def test_an_older_computation_never_replaces_a_newer_one() -> None:
     pending = PendingValues(capacity=10)
     bucket = LivePeriod.MINUTE.bucket_start(T0)
-    pending.offer([value("A", 2, bucket, 5), value("A", 1, bucket, 4)])
+    pending.offer(keyed([value("A", 2, bucket, 5), value("A", 1, bucket, 4)]))
     assert [v.value for v in pending.drain()] == [2]
 
 
 def test_values_a_snapshot_covered_are_not_sent_again() -> None:
     pending = PendingValues(capacity=10)
     bucket = LivePeriod.MINUTE.bucket_start(T0)
-    pending.offer([value("A", 1, bucket, 1), value("B", 7, bucket, 9)])
+    pending.offer(keyed([value("A", 1, bucket, 1), value("B", 7, bucket, 9)]))
     pending.discard_covered_by([value("A", 1, bucket, 2), value("B", 6, bucket, 3)])
     assert [(v.kpi_code, v.value) for v in pending.drain()] == [("B", 7)]
 
@@ -79,7 +87,7 @@ def test_values_a_snapshot_covered_are_not_sent_again() -> None:
 def test_overflowing_the_buffer_ends_the_stream_as_too_slow() -> None:
     stream = LiveStream("s", LivePeriod.MINUTE, capacity=3, now=0.0)
     bucket = LivePeriod.MINUTE.bucket_start(T0)
-    stream.offer([value(f"K{i}", i, bucket) for i in range(4)])
+    stream.offer(keyed([value(f"K{i}", i, bucket) for i in range(4)]))
     outgoing = stream.take_outgoing(1.0)
     assert getattr(outgoing, "reason", None) is EndReason.CLIENT_TOO_SLOW
     assert stream.wake.is_set()
@@ -88,7 +96,7 @@ def test_overflowing_the_buffer_ends_the_stream_as_too_slow() -> None:
 def test_a_stream_sends_changes_then_heartbeats_then_nothing() -> None:
     stream = LiveStream("s", LivePeriod.MINUTE, capacity=10, now=0.0)
     assert stream.take_outgoing(1.0) is None
-    stream.offer([value("A", 1, T0)])
+    stream.offer(keyed([value("A", 1, T0)]))
     update = stream.take_outgoing(1.0)
     assert isinstance(update, Update) and [v.value for v in update.values] == [1]
     assert not stream.heartbeat_if_quiet(10.0, interval=15.0)
@@ -123,7 +131,7 @@ def test_the_ticker_wakes_only_streams_with_news_once_per_tick() -> None:
     ticker.add(busy)
     ticker.add(idle)
     for amount in range(5):
-        busy.offer([value("A", amount, T0, amount)])
+        busy.offer(keyed([value("A", amount, T0, amount)]))
         ticker.mark_dirty(busy)
     assert not busy.wake.is_set()
     clocks.advance(0.1)
@@ -131,6 +139,17 @@ def test_the_ticker_wakes_only_streams_with_news_once_per_tick() -> None:
     assert busy.wake.is_set() and not idle.wake.is_set()
     update = busy.take_outgoing(clocks.mono)
     assert isinstance(update, Update) and [v.value for v in update.values] == [4]
+
+
+def test_news_after_a_quiet_spell_is_flushed_without_waiting_for_the_beat() -> None:
+    clocks = Clocks()
+    ticker = ticker_with(clocks)
+    clocks.advance(5.0)
+    assert ticker.seconds_to_flush() == ticker.settings.gather_seconds
+    ticker.tick()
+    clocks.advance(0.03)
+    # Right after a tick, news waits out the rest of the interval: one message per tick at most.
+    assert ticker.seconds_to_flush() == pytest.approx(0.07)
 
 
 def test_the_ticker_marks_heartbeats_after_a_quiet_interval() -> None:
@@ -173,7 +192,7 @@ def test_latest_values_report_only_what_changed() -> None:
     bucket = LivePeriod.MINUTE.bucket_start(T0)
     assert len(latest.changed("k", [value("A", 1, bucket, 1)])) == 1
     assert latest.changed("k", [value("A", 1, bucket, 2)]) == []
-    assert [v.value for v in latest.changed("k", [value("A", 2, bucket, 3)])] == [2]
+    assert [v.value for _, v in latest.changed("k", [value("A", 2, bucket, 3)])] == [2]
     assert latest.changed("k", [value("A", 1, bucket, 2)]) == [], "older computation"
 
 
@@ -202,3 +221,97 @@ def test_a_valid_request_gets_defaults_and_unique_codes() -> None:
     assert request.kpi_codes == ("A", "B")
     assert request.period is LivePeriod.DAY
     assert request.history_buckets == 60
+
+
+def test_a_snapshot_encoded_in_pieces_reads_as_one_message() -> None:
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    earlier = bucket - datetime.timedelta(minutes=1)
+    series = [
+        calculation_pb2.KpiSnapshot(
+            kpi_code=code, current=value(code, 2, bucket), history=[value(code, 1, earlier)]
+        )
+        for code in ("A", "B")
+    ]
+    request = dashboard_stream_request(
+        stream_pb2.StreamDashboardRequest(
+            kpi_codes=["A", "B", "X"], client_id="acme", period=types_pb2.PERIOD_MINUTE
+        )
+    )
+    refused = status_pb2.Status(code=code_pb2.NOT_FOUND, message="no KPI X")
+    opened = OpenedStream(
+        LiveStream("s1", LivePeriod.MINUTE, 10, 0.0),
+        request,
+        series=[wire.series_entry(kpi) for kpi in series],
+        failures=[KpiFailure("X", refused)],
+        opened_at=T0,
+    )
+    encoded = stream_messages.snapshot(stream_pb2.StreamDashboardResponse, 1, opened, 15.0)
+    send = wire.serializer(stream_pb2.StreamDashboardResponse.SerializeToString)
+    message = stream_pb2.StreamDashboardResponse.FromString(send(encoded))
+    assert message.sequence == 1
+    snapshot = message.snapshot
+    assert snapshot.stream_id == "s1" and snapshot.period == types_pb2.PERIOD_MINUTE
+    assert [(k.kpi_code, k.current.value, [h.value for h in k.history]) for k in snapshot.kpis] == [
+        ("A", 2, [1]),
+        ("B", 2, [1]),
+    ]
+    assert [(e.kpi_code, e.status.code) for e in snapshot.errors] == [("X", code_pb2.NOT_FOUND)]
+    assert snapshot.server_time.ToDatetime(tzinfo=UTC) == T0
+    assert snapshot.heartbeat_interval.seconds == 15
+    # Handed over once: the stream keeps nothing of it afterwards.
+    with pytest.raises(RuntimeError):
+        encoded.take()
+
+
+def test_streams_holding_the_same_subscriptions_share_an_audience() -> None:
+    def held(*codes: str) -> dict[SubscriptionId, Lease]:
+        return {
+            SubscriptionId("acme", code, LivePeriod.MINUTE): Lease(f"k-{code}", f"ch-{code}")
+            for code in codes
+        }
+
+    audiences = Audiences()
+    first, second, other = (LiveStream(n, LivePeriod.MINUTE, 10, 0.0) for n in "abc")
+    shared = audiences.join(first, held("A", "B"))
+    assert audiences.join(second, held("B", "A")) is shared
+    alone = audiences.join(other, held("B", "C"))
+    assert sorted(len(streams) for streams in audiences.watching("k-B")) == [1, 2]
+    assert audiences.watching("k-A") == [{first, second}]
+    assert audiences.leave(first, shared) == []
+    assert audiences.leave(second, shared) == ["k-A"], "k-B is still watched"
+    assert audiences.watching("k-A") == []
+    assert sorted(audiences.leave(other, alone)) == ["k-B", "k-C"]
+    assert audiences.watching("k-B") == []
+
+
+def test_streams_sending_the_same_values_in_a_tick_share_one_encoding() -> None:
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    values = [value("A", 1, bucket, 1), value("B", 2, bucket, 1)]
+    shared = wire.SharedValueEncodings()
+    send = wire.serializer(stream_pb2.StreamDashboardResponse.SerializeToString)
+    failure = KpiFailure("X", status_pb2.Status(code=code_pb2.NOT_FOUND))
+    messages = []
+    for sequence in (2, 3):
+        outgoing = Update(list(values), bucket_opened=True, failures=[failure])
+        message = stream_messages.following(
+            stream_pb2.StreamDashboardResponse,
+            sequence,
+            outgoing,
+            LivePeriod.MINUTE,
+            T0,
+            lambda drained: shared.encoded(7, drained),
+        )
+        messages.append(stream_pb2.StreamDashboardResponse.FromString(send(message)))
+    plain = stream_messages.following(
+        stream_pb2.StreamDashboardResponse,
+        3,
+        Update(values, True, [failure]),
+        LivePeriod.MINUTE,
+        T0,
+    )
+    assert messages[1] == plain
+    assert messages[0].sequence == 2 and list(messages[0].update.values) == values
+    assert shared.encodings == 1
+    # The next tick encodes afresh.
+    shared.encoded(8, list(values))
+    assert shared.encodings == 2

@@ -279,14 +279,29 @@ def test_type_errors_name_the_field(
     assert refused.value.violations[0].field == f"queries[2].{where}"
 
 
+def test_utc_days_and_weeks_are_binned_without_zone_conversion(
+    models: dict[str, ObjectModel],
+) -> None:
+    # In UTC a day and a week have one length: date_bin from a Monday midnight gives the buckets
+    # date_trunc would (the integration tests compare values), without a conversion per row.
+    for period, stride in ((q.Period.DAY, "1 day"), (q.Period.WEEK, "7 days")):
+        for time_zone in ("UTC", "Etc/UTC"):
+            built = build(orders(bucket=period), models, time_zone=time_zone, allow_rollups=False)
+            assert f"date_bin(interval '{stride}', t.\"created_at\"" in built.sql
+            assert "date_trunc" not in built.sql
+    assert datetime.date(1900, 1, 1).weekday() == 0  # the origin is a Monday
+
+
 def test_buckets_follow_the_time_zone(models: dict[str, ObjectModel]) -> None:
     day = build(
         orders(bucket=q.Period.DAY), models, time_zone="America/New_York", allow_rollups=False
     )
     assert re.search(r"date_trunc\('day', t\.\"created_at\", \$\d+::text\)", day.sql)
     assert "America/New_York" in day.params
-    week = build(orders(bucket=q.Period.WEEK), models)
+    week = build(orders(bucket=q.Period.WEEK), models, time_zone="Europe/Berlin")
     assert "date_trunc('week'" in week.sql
+    month = build(orders(bucket=q.Period.MONTH), models)
+    assert "date_trunc('month'" in month.sql
     hour = build(orders(bucket=q.Period.HOUR), models, time_zone="Asia/Kolkata")
     assert "date_bin(interval '1 hour'" in hour.sql
     origin = next(

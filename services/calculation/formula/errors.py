@@ -29,7 +29,7 @@ class Diagnostic:
 
 class FormulaError(InvalidArgument):
     """A formula that cannot be parsed, validated or compiled. Maps to INVALID_ARGUMENT with one
-    field violation per diagnostic."""
+    field violation per diagnostic, and the diagnostics themselves as details."""
 
     def __init__(self, diagnostics: Iterable[Diagnostic], field: str = "formula") -> None:
         self.diagnostics = tuple(diagnostics)
@@ -41,4 +41,5 @@ class FormulaError(InvalidArgument):
         super().__init__(
             f"{field}: {summary}",
             [FieldViolation(field, str(diagnostic)) for diagnostic in self.diagnostics],
+            self.diagnostics,
         )

@@ -19,16 +19,20 @@ def aggregate_queries(
     bucket: query.Period | None = None,
     group_by: Mapping[str, Sequence[query.Dimension]] | None = None,
     row_filters: Mapping[str, query.Filter] | None = None,
+    object_model_of: Mapping[str, str] | None = None,
 ) -> tuple[query.AggregateQuery, ...]:
-    """One query per object model in `measures` (query id = object model code). `group_by` and
-    `row_filters` are per object model: a dimension or a row-security predicate is written in
-    the fields of each model it applies to."""
+    """One query per key of `measures` (query id = the key). A key is an object model code, or
+    a scope of one (the object model as `object_model_of` names it, read through a row-security
+    predicate: callers with different rights read one model through different scopes).
+    `group_by` and `row_filters` are per key: a dimension or a row-security predicate is written
+    in the fields of the model it applies to."""
     group_by = group_by or {}
     row_filters = row_filters or {}
+    object_model_of = object_model_of or {}
     return tuple(
         query.AggregateQuery(
             query_id=model_code,
-            object_model_code=model_code,
+            object_model_code=object_model_of.get(model_code, model_code),
             time_range=time_range,
             measures=tuple(model_measures),
             bucket=bucket,

@@ -134,8 +134,12 @@ class Recomputer:
     ) -> dict[str, tuple[LiveSubscription, TimeRange]]:
         """Per live subscription concerned, the buckets to recompute."""
         targets: dict[str, tuple[LiveSubscription, TimeRange]] = {}
-        for (client_id, model), changed in changes.items():
+        for (client_id, model), change in changes.items():
             for live in await self._registry.live(client_id, model):
+                changed = change
+                if model in live.whole_window_model_codes:
+                    # The viewers' subtree changed: every live bucket may hold other rows now.
+                    changed = live_window(live.subscription.period, now, self._window)
                 span = affected_buckets(live.subscription.period, changed, now, self._window)
                 if span is None:
                     continue
@@ -161,6 +165,8 @@ class Recomputer:
             time_range=span,
             period=period,
             bypass_cache=True,
+            # The group shares one security context key: the stored rights of its viewers.
+            caller=members[0][0].subscription.caller,
         )
         try:
             batch = await self._calculator.calculate(request)

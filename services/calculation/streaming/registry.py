@@ -8,7 +8,8 @@ a lease length; a hub that releases a lease drops it at once.
 Redis layout, per subscription key K (lease expiries are epoch milliseconds):
 - `ae:sub:{K}:leases`     sorted set hub id -> lease expiry; the key expires with its last lease.
 - `ae:sub:{K}`            the subscription's definition (JSON: client, KPI, period, security
-                          context key, object models read), expiring with the leases.
+                          context key and the viewers' claims, object models read), expiring
+                          with the leases.
 - `ae:sub:{K}:published`  what was last published (see `published`); forgotten whenever the
                           subscription stops being live, because changes made while nobody
                           watched were never compared with it.
@@ -30,6 +31,7 @@ import redis.asyncio as redis
 
 from services.aggregates.query import Period
 from services.calculation.streaming.subscriptions import Subscription
+from services.security.caller import Caller, Role
 
 DEFAULT_TTL = datetime.timedelta(seconds=30)
 MAX_TTL = datetime.timedelta(minutes=2)
@@ -88,6 +90,10 @@ class LeaseRequest:
     subscription: Subscription
     # Object models the KPI reads: the DataChanged events that concern it.
     object_model_codes: tuple[str, ...]
+    # Those of them whose change moves every live bucket, whatever time it touches: the
+    # hierarchies a viewer's subtree is read from (a manager gaining a report sees that report's
+    # whole history).
+    whole_window_model_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,12 +101,35 @@ class LiveSubscription:
     key: str
     subscription: Subscription
     object_model_codes: tuple[str, ...]
+    whole_window_model_codes: tuple[str, ...] = ()
 
 
 def _clamp_ttl(ttl: datetime.timedelta | None) -> datetime.timedelta:
     if ttl is None or ttl <= datetime.timedelta(0):
         return DEFAULT_TTL
     return min(max(ttl, MIN_TTL), MAX_TTL)
+
+
+def _caller_json(caller: Caller | None) -> dict[str, Any] | None:
+    if caller is None:
+        return None
+    return {
+        "subject": caller.subject,
+        "role": caller.role.value,
+        "client_id": caller.client_id,
+        "attributes": dict(caller.attributes),
+    }
+
+
+def _caller(data: dict[str, Any] | None) -> Caller | None:
+    if data is None:
+        return None
+    return Caller(
+        subject=data["subject"],
+        role=Role(data["role"]),
+        client_id=data["client_id"],
+        attributes=data["attributes"],
+    )
 
 
 def _definition(request: LeaseRequest) -> str:
@@ -111,7 +140,10 @@ def _definition(request: LeaseRequest) -> str:
             "kpi_code": subscription.kpi_code,
             "period": subscription.period.value,
             "security_context_key": subscription.security_context_key,
+            # What the recomputation needs to apply the viewers' row security.
+            "caller": _caller_json(subscription.caller),
             "object_models": list(request.object_model_codes),
+            "whole_window_models": list(request.whole_window_model_codes),
         }
     )
 
@@ -125,8 +157,10 @@ def _live(key: str, raw: bytes | str) -> LiveSubscription:
             data["kpi_code"],
             Period(data["period"]),
             data["security_context_key"],
+            _caller(data.get("caller")),
         ),
         tuple(data["object_models"]),
+        tuple(data.get("whole_window_models", ())),
     )
 
 

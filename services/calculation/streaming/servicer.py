@@ -17,6 +17,7 @@ from services.bus.names import kpi_channel
 from services.bus.streams import BUS_FAILURES
 from services.calculation import messages
 from services.calculation.calculator import Calculator
+from services.calculation.formula.row_access import is_restricted
 from services.calculation.request import CalculationRequest
 from services.calculation.streaming.buckets import live_window
 from services.calculation.streaming.kpi_models import KpiModels
@@ -25,6 +26,7 @@ from services.calculation.streaming.subscriptions import LIVE_PERIODS, Subscript
 from services.calculation.streaming.updates import complete_series
 from services.errors import DomainError, InvalidArgument, Unavailable
 from services.runtime.status import domain_error_status
+from services.security.caller import Caller, Role
 
 Context = Any
 
@@ -46,7 +48,29 @@ def subscription_of(message: calculation_pb2.KpiSubscription, field: str) -> Sub
             f"{field}.period", "live subscriptions use PERIOD_MINUTE, PERIOD_HOUR or PERIOD_DAY"
         )
     assert period is not None
-    return Subscription(message.client_id, code, period, message.security_context.key)
+    caller = viewer_of(message.security_context, message.client_id, f"{field}.security_context")
+    key = caller.security_context() if caller is not None else ""
+    return Subscription(message.client_id, code, period, key, caller)
+
+
+def viewer_of(context: types_pb2.SecurityContext, client_id: str, field: str) -> Caller | None:
+    """The viewers' rights as the hub verified them; None when the hub sent none (the service's
+    own subscriptions). The key is derived here rather than taken from the message, so it is the
+    same digest the result cache uses whatever a hub sends."""
+    if not context.roles:
+        return None
+    try:
+        role = Role(context.roles[0])
+    except ValueError:
+        raise InvalidArgument.for_field(
+            f"{field}.roles", f"unknown role {context.roles[0]!r}"
+        ) from None
+    return Caller(
+        subject=context.subject,
+        role=role,
+        client_id=context.client_id or client_id,
+        attributes=dict(context.attributes),
+    )
 
 
 @contextlib.contextmanager
@@ -86,14 +110,21 @@ class CalculationInternalServicer(calculation_pb2_grpc.CalculationInternalServic
         for index, message in enumerate(request.subscriptions):
             try:
                 subscription = subscription_of(message, f"subscriptions[{index}]")
-                models = await self._kpi_models.object_models(subscription.kpi_code)
+                models = await self._kpi_models.object_models(
+                    subscription.kpi_code, subscription.client_id
+                )
+                hierarchies: tuple[str, ...] = ()
+                if is_restricted(subscription.caller):
+                    hierarchies = await self._kpi_models.hierarchy_models(
+                        subscription.kpi_code, subscription.client_id
+                    )
             except Unavailable:
                 raise  # the catalog is away: the hub retries the whole lease
             except DomainError as error:
                 errors.append(_error(message.kpi_code, error))
                 continue
             granted.append((message, subscription))
-            leases.append(LeaseRequest(subscription, models))
+            leases.append(LeaseRequest(subscription, (*models, *hierarchies), hierarchies))
         ttl = request.ttl.ToTimedelta() if request.HasField("ttl") else None
         with _registry_reachable():
             expiry = await self._registry.lease(request.hub_id, leases, ttl)
@@ -161,7 +192,12 @@ class CalculationInternalServicer(calculation_pb2_grpc.CalculationInternalServic
         codes = sorted({subscription.kpi_code for _, subscription in members})
         window = live_window(period, now, history + 1)
         request = CalculationRequest(
-            kpi_codes=tuple(codes), client_id=client_id, time_range=window, period=period
+            kpi_codes=tuple(codes),
+            client_id=client_id,
+            time_range=window,
+            period=period,
+            # Members share a security context key, hence the same rights.
+            caller=members[0][1].caller,
         )
         try:
             batch = await self._calculator.calculate(request)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.aggregates.query import Period
+from services.security.caller import Caller
 
 # Periods a live subscription may use: their buckets are fixed lengths of UTC time.
 LIVE_PERIODS = (Period.MINUTE, Period.HOUR, Period.DAY)
@@ -17,8 +18,12 @@ class Subscription:
     # Upper case, as the catalog spells codes.
     kpi_code: str
     period: Period
-    # SecurityContext.key of the viewers; empty while streams carry no security context.
+    # Caller.security_context() of the viewers; empty for a subscription without a caller (the
+    # service's own, which sees every row).
     security_context_key: str = ""
+    # The viewers' rights, kept with the subscription so a recomputation long after the stream
+    # opened reads exactly the rows they may see. Not part of the identity: the key stands for it.
+    caller: Caller | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:

@@ -92,6 +92,34 @@ CARDINALITY_ONE_TO_ONE: Cardinality.ValueType  # 3
 """One row on each side."""
 Global___Cardinality: _TypeAlias = Cardinality  # noqa: Y015
 
+class _RowAccessKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RowAccessKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RowAccessKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ROW_ACCESS_KIND_UNSPECIFIED: _RowAccessKind.ValueType  # 0
+    """No row limits: every caller of the client sees every row (out of the box)."""
+    ROW_ACCESS_KIND_RBAC: _RowAccessKind.ValueType  # 1
+    """RBAC: rows are filtered by a field equal to a claim of the caller (e.g. their region)."""
+    ROW_ACCESS_KIND_DYNAMIC_RBAC: _RowAccessKind.ValueType  # 2
+    """Dynamic RBAC: rows are filtered by a hierarchy (e.g. a sales organisation): a caller sees the
+    rows of the node their claim names and of every node below it, however deep.
+    """
+
+class RowAccessKind(_RowAccessKind, metaclass=_RowAccessKindEnumTypeWrapper):
+    """How a KPI's rows are limited by the caller's claims."""
+
+ROW_ACCESS_KIND_UNSPECIFIED: RowAccessKind.ValueType  # 0
+"""No row limits: every caller of the client sees every row (out of the box)."""
+ROW_ACCESS_KIND_RBAC: RowAccessKind.ValueType  # 1
+"""RBAC: rows are filtered by a field equal to a claim of the caller (e.g. their region)."""
+ROW_ACCESS_KIND_DYNAMIC_RBAC: RowAccessKind.ValueType  # 2
+"""Dynamic RBAC: rows are filtered by a hierarchy (e.g. a sales organisation): a caller sees the
+rows of the node their claim names and of every node below it, however deep.
+"""
+Global___RowAccessKind: _TypeAlias = RowAccessKind  # noqa: Y015
+
 @_typing.final
 class ValueChain(_message.Message):
     """A value chain: the unit a licence is sold for (SCOR, CRM, Sales, Financial, ...)."""
@@ -373,6 +401,7 @@ class KpiDefinition(_message.Message):
     COMPONENT_KPI_CODES_FIELD_NUMBER: _builtins.int
     CATALOG_VERSION_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
+    ROW_ACCESS_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """Stable code, e.g. "SCOR_POF"."""
     name: _builtins.str
@@ -409,6 +438,12 @@ class KpiDefinition(_message.Message):
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Free-form labels for search and grouping (e.g. industry)."""
 
+    @_builtins.property
+    def row_access(self) -> Global___KpiRowAccess:
+        """Which rows a caller sees when this KPI is computed for them; unset for an out-of-the-box KPI
+        that every caller of the client sees alike.
+        """
+
     def __init__(
         self,
         *,
@@ -426,16 +461,91 @@ class KpiDefinition(_message.Message):
         component_kpi_codes: _abc.Iterable[_builtins.str] | None = ...,
         catalog_version: _builtins.str = ...,
         tags: _abc.Iterable[_builtins.str] | None = ...,
+        row_access: Global___KpiRowAccess | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_target", b"_target", "target", b"target", "thresholds", b"thresholds"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_target", b"_target", "row_access", b"row_access", "target", b"target", "thresholds", b"thresholds"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_target", b"_target", "catalog_version", b"catalog_version", "code", b"code", "component_kpi_codes", b"component_kpi_codes", "description", b"description", "direction", b"direction", "formula", b"formula", "module_code", b"module_code", "name", b"name", "required_object_model_codes", b"required_object_model_codes", "tags", b"tags", "target", b"target", "thresholds", b"thresholds", "unit", b"unit", "value_chain_code", b"value_chain_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_target", b"_target", "catalog_version", b"catalog_version", "code", b"code", "component_kpi_codes", b"component_kpi_codes", "description", b"description", "direction", b"direction", "formula", b"formula", "module_code", b"module_code", "name", b"name", "required_object_model_codes", b"required_object_model_codes", "row_access", b"row_access", "tags", b"tags", "target", b"target", "thresholds", b"thresholds", "unit", b"unit", "value_chain_code", b"value_chain_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__target: _TypeAlias = _typing.Literal["target"]  # noqa: Y015
     _WhichOneofArgType__target: _TypeAlias = _typing.Literal["_target", b"_target"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__target) -> _WhichOneofReturnType__target | None: ...
 
 Global___KpiDefinition: _TypeAlias = KpiDefinition  # noqa: Y015
+
+@_typing.final
+class KpiRowAccess(_message.Message):
+    """The row limits of a KPI. Roles bound to a part of a client's data (manager, sales) see only the
+    rows every rule allows; admins and analysts see every row of the client.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    RULES_FIELD_NUMBER: _builtins.int
+    kind: Global___RowAccessKind.ValueType
+    """RBAC or Dynamic RBAC (Dynamic when any rule follows a hierarchy)."""
+    @_builtins.property
+    def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___RowAccessRule]:
+        """The rules; all of them apply (AND), each to the rows of its object model."""
+
+    def __init__(
+        self,
+        *,
+        kind: Global___RowAccessKind.ValueType = ...,
+        rules: _abc.Iterable[Global___RowAccessRule] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "rules", b"rules"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KpiRowAccess: _TypeAlias = KpiRowAccess  # noqa: Y015
+
+@_typing.final
+class RowAccessRule(_message.Message):
+    """One row limit: rows of `object_model_code` whose `field` matches the caller's `claim`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OBJECT_MODEL_CODE_FIELD_NUMBER: _builtins.int
+    FIELD_FIELD_NUMBER: _builtins.int
+    CLAIM_FIELD_NUMBER: _builtins.int
+    HIERARCHY_OBJECT_MODEL_CODE_FIELD_NUMBER: _builtins.int
+    HIERARCHY_PARENT_RELATIONSHIP_FIELD_NUMBER: _builtins.int
+    object_model_code: _builtins.str
+    """Object model whose rows are limited, e.g. "OPPORTUNITY"."""
+    field: _builtins.str
+    """Field of those rows, possibly through many-to-one relationships, e.g. "owner.region" or
+    "owner_id".
+    """
+    claim: _builtins.str
+    """Claim attribute of the caller's token compared with the field, e.g. "region" or "org_node"."""
+    hierarchy_object_model_code: _builtins.str
+    """For Dynamic RBAC: object model holding the hierarchy, e.g. "SALES_REP"; empty for RBAC,
+    where the field must equal the claim.
+    """
+    hierarchy_parent_relationship: _builtins.str
+    """For Dynamic RBAC: the hierarchy's many-to-one relationship from a node to its parent, e.g.
+    "manager"; the field must hold a node id inside the claim's subtree.
+    """
+    def __init__(
+        self,
+        *,
+        object_model_code: _builtins.str = ...,
+        field: _builtins.str = ...,
+        claim: _builtins.str = ...,
+        hierarchy_object_model_code: _builtins.str = ...,
+        hierarchy_parent_relationship: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["claim", b"claim", "field", b"field", "hierarchy_object_model_code", b"hierarchy_object_model_code", "hierarchy_parent_relationship", b"hierarchy_parent_relationship", "object_model_code", b"object_model_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RowAccessRule: _TypeAlias = RowAccessRule  # noqa: Y015
 
 @_typing.final
 class KpiSamplePoint(_message.Message):

@@ -1814,3 +1814,65 @@ class GenerateDemoDataResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerateDemoDataResponse: _TypeAlias = GenerateDemoDataResponse  # noqa: Y015
+
+@_typing.final
+class GetClientKpiDefinitionsRequest(_message.Message):
+    """Request of ClientConfigInternalService.GetClientKpiDefinitions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ID_FIELD_NUMBER: _builtins.int
+    KNOWN_REVISION_FIELD_NUMBER: _builtins.int
+    client_id: _builtins.str
+    """Client whose custom KPIs are wanted."""
+    known_revision: _builtins.int
+    """Revision the caller already holds; 0 for none. When it is current, the answer is `unchanged`
+    and carries no definitions.
+    """
+    def __init__(
+        self,
+        *,
+        client_id: _builtins.str = ...,
+        known_revision: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "known_revision", b"known_revision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetClientKpiDefinitionsRequest: _TypeAlias = GetClientKpiDefinitionsRequest  # noqa: Y015
+
+@_typing.final
+class GetClientKpiDefinitionsResponse(_message.Message):
+    """Response of ClientConfigInternalService.GetClientKpiDefinitions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVISION_FIELD_NUMBER: _builtins.int
+    UNCHANGED_FIELD_NUMBER: _builtins.int
+    KPIS_FIELD_NUMBER: _builtins.int
+    revision: _builtins.int
+    """Revision of the client's custom KPI set: moves with every create, update and delete; 0 when the
+    client has none (or is not configured).
+    """
+    unchanged: _builtins.bool
+    """True when `known_revision` is current; `kpis` is then empty."""
+    @_builtins.property
+    def kpis(self) -> _containers.RepeatedCompositeFieldContainer[_catalog_pb2.KpiDefinition]:
+        """The current version of every custom KPI, as KPI definitions (codes upper case)."""
+
+    def __init__(
+        self,
+        *,
+        revision: _builtins.int = ...,
+        unchanged: _builtins.bool = ...,
+        kpis: _abc.Iterable[_catalog_pb2.KpiDefinition] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kpis", b"kpis", "revision", b"revision", "unchanged", b"unchanged"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetClientKpiDefinitionsResponse: _TypeAlias = GetClientKpiDefinitionsResponse  # noqa: Y015

@@ -811,6 +811,86 @@ class ClientConfigService:
             _registered_method=True)
 
 
+class ClientConfigInternalServiceStub:
+    """Client configuration other services read: a client's custom KPIs for calculation and streaming.
+    Internal: unreachable from Envoy; the client is named explicitly by the calling service.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetClientKpiDefinitions = channel.unary_unary(
+                '/analytics.config.v1.ClientConfigInternalService/GetClientKpiDefinitions',
+                request_serializer=analytics_dot_config_dot_v1_dot_config__pb2.GetClientKpiDefinitionsRequest.SerializeToString,
+                response_deserializer=analytics_dot_config_dot_v1_dot_config__pb2.GetClientKpiDefinitionsResponse.FromString,
+                _registered_method=True)
+
+
+class ClientConfigInternalServiceServicer:
+    """Client configuration other services read: a client's custom KPIs for calculation and streaming.
+    Internal: unreachable from Envoy; the client is named explicitly by the calling service.
+    """
+
+    def GetClientKpiDefinitions(self, request, context):
+        """A client's custom KPIs in catalog form, so calculation resolves them like catalog KPIs for
+        that client only. Cheap when nothing changed: send the revision already held.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ClientConfigInternalServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetClientKpiDefinitions': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetClientKpiDefinitions,
+                    request_deserializer=analytics_dot_config_dot_v1_dot_config__pb2.GetClientKpiDefinitionsRequest.FromString,
+                    response_serializer=analytics_dot_config_dot_v1_dot_config__pb2.GetClientKpiDefinitionsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'analytics.config.v1.ClientConfigInternalService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('analytics.config.v1.ClientConfigInternalService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class ClientConfigInternalService:
+    """Client configuration other services read: a client's custom KPIs for calculation and streaming.
+    Internal: unreachable from Envoy; the client is named explicitly by the calling service.
+    """
+
+    @staticmethod
+    def GetClientKpiDefinitions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/analytics.config.v1.ClientConfigInternalService/GetClientKpiDefinitions',
+            analytics_dot_config_dot_v1_dot_config__pb2.GetClientKpiDefinitionsRequest.SerializeToString,
+            analytics_dot_config_dot_v1_dot_config__pb2.GetClientKpiDefinitionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class DemoDataServiceStub:
     """Demo data for clients. Public (admin and sales roles).
     """

@@ -292,6 +292,49 @@ class ClientConfigServiceServicer(metaclass=_abc_1.ABCMeta):
 
 def add_ClientConfigServiceServicer_to_server(servicer: ClientConfigServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 
+class ClientConfigInternalServiceStub:
+    """Client configuration other services read: a client's custom KPIs for calculation and streaming.
+    Internal: unreachable from Envoy; the client is named explicitly by the calling service.
+    """
+
+    @_typing.overload
+    def __new__(cls, channel: _grpc.Channel) -> _Self: ...
+    @_typing.overload
+    def __new__(cls, channel: _aio.Channel) -> ClientConfigInternalServiceAsyncStub: ...
+    GetClientKpiDefinitions: _grpc.UnaryUnaryMultiCallable[_config_pb2.GetClientKpiDefinitionsRequest, _config_pb2.GetClientKpiDefinitionsResponse]
+    """A client's custom KPIs in catalog form, so calculation resolves them like catalog KPIs for
+    that client only. Cheap when nothing changed: send the revision already held.
+    """
+
+@_typing.type_check_only
+class ClientConfigInternalServiceAsyncStub(ClientConfigInternalServiceStub):
+    """Client configuration other services read: a client's custom KPIs for calculation and streaming.
+    Internal: unreachable from Envoy; the client is named explicitly by the calling service.
+    """
+
+    def __init__(self, channel: _aio.Channel) -> None: ...
+    GetClientKpiDefinitions: _aio.UnaryUnaryMultiCallable[_config_pb2.GetClientKpiDefinitionsRequest, _config_pb2.GetClientKpiDefinitionsResponse]  # type: ignore[assignment]
+    """A client's custom KPIs in catalog form, so calculation resolves them like catalog KPIs for
+    that client only. Cheap when nothing changed: send the revision already held.
+    """
+
+class ClientConfigInternalServiceServicer(metaclass=_abc_1.ABCMeta):
+    """Client configuration other services read: a client's custom KPIs for calculation and streaming.
+    Internal: unreachable from Envoy; the client is named explicitly by the calling service.
+    """
+
+    @_abc_1.abstractmethod
+    def GetClientKpiDefinitions(
+        self,
+        request: _config_pb2.GetClientKpiDefinitionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_config_pb2.GetClientKpiDefinitionsResponse, _abc.Awaitable[_config_pb2.GetClientKpiDefinitionsResponse]]:
+        """A client's custom KPIs in catalog form, so calculation resolves them like catalog KPIs for
+        that client only. Cheap when nothing changed: send the revision already held.
+        """
+
+def add_ClientConfigInternalServiceServicer_to_server(servicer: ClientConfigInternalServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
+
 class DemoDataServiceStub:
     """Demo data for clients. Public (admin and sales roles)."""
 

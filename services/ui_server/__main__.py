@@ -1,0 +1,3 @@
+from services.ui_server.app import main
+
+main()
