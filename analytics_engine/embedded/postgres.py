@@ -51,13 +51,9 @@ _START_STOP_LOCK = threading.Lock()
 #   (tens to hundreds of ms) than the short scans of a live dashboard it is meant to speed up.
 # - 4 MB of work_mem sends sorts and hashes of a year of rows to disk.
 # - the planner's page costs assume spinning disks; data here sits in memory or on SSD.
-# - after five runs of a prepared statement (asyncpg prepares every query) PostgreSQL may switch
-#   to a generic plan, blind to the time range and the parameters: a year-long aggregate then
-#   took twice as long. Planning an aggregate afresh costs well under a millisecond.
 # shared_buffers only takes effect from the next start of the cluster.
 SERVER_SETTINGS: dict[str, str] = {
     "jit": "off",
-    "plan_cache_mode": "force_custom_plan",
     "work_mem": "64MB",
     "maintenance_work_mem": "256MB",
     "shared_buffers": "512MB",

@@ -488,22 +488,41 @@ def request_value(
 
 
 def row_message(row: q.AggregateRow, unbucketed_start: datetime.datetime) -> data_pb2.AggregateRow:
-    """The contract puts the range start in `bucket_start` of an unbucketed query's rows."""
-    return data_pb2.AggregateRow(
+    """The contract puts the range start in `bucket_start` of an unbucketed query's rows.
+    Values are written into the row's map entries in place: a dashboard's answer holds some
+    100,000 of them, and building each as a message of its own to copy it in doubled the time."""
+    message = data_pb2.AggregateRow(
         bucket_start=timestamp_message(row.bucket_start or unbucketed_start),
-        dimensions={name: scalar_message(value) for name, value in row.dimensions.items()},
-        measures={name: scalar_message(value) for name, value in row.measures.items()},
         row_count=row.row_count,
     )
+    for name, value in row.dimensions.items():
+        message.dimensions[name].CopyFrom(scalar_message(value))
+    measures = message.measures
+    for name, value in row.measures.items():
+        entry = measures[name]  # an empty entry is NULL
+        if isinstance(value, float):
+            entry.double_value = value
+        elif isinstance(value, int) and not isinstance(value, bool):
+            entry.int_value = value
+        elif value is not None:
+            entry.CopyFrom(scalar_message(value))
+    return message
 
 
-def _measure_number(message: data_pb2.ScalarValue, field: str) -> float | None:
-    value = scalar_value(message, field)
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
+def _measure_number(message: data_pb2.ScalarValue, field: str, name: str) -> float | None:
+    # The usual kinds first, without spelling the field's name (only an error needs it).
+    kind = message.WhichOneof("kind")
+    if kind == "double_value":
+        return message.double_value
+    if kind == "int_value":
+        return message.int_value
+    if kind is None:
+        return None
+    where = f"{field}.measures[{name}]"
+    value = scalar_value(message, where)
     if isinstance(value, float | Decimal):
         return float(value)
-    raise InvalidArgument.for_field(field, "a measure value must be a number")
+    raise InvalidArgument.for_field(where, "a measure value must be a number")
 
 
 def row_value(message: data_pb2.AggregateRow, bucketed: bool, field: str) -> q.AggregateRow:
@@ -514,8 +533,7 @@ def row_value(message: data_pb2.AggregateRow, bucketed: bool, field: str) -> q.A
             for name, value in message.dimensions.items()
         },
         measures={
-            name: _measure_number(value, f"{field}.measures[{name}]")
-            for name, value in message.measures.items()
+            name: _measure_number(value, field, name) for name, value in message.measures.items()
         },
         row_count=message.row_count,
     )

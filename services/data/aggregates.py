@@ -192,7 +192,13 @@ class AggregateReader:
 
     async def _run(self, statement: sql_builder.Statement, field: str) -> list[asyncpg.Record]:
         try:
-            async with self._pool.acquire() as connection:
+            async with self._pool.acquire() as connection, connection.transaction(readonly=True):
+                # asyncpg prepares every statement, and after five runs PostgreSQL may switch to
+                # a generic plan, blind to the time range and literals: a year-long aggregate
+                # then took twice as long. Planning one afresh costs well under a millisecond.
+                # (Not server-wide: re-planning the ingest statement for every batch costs more
+                # than it writes.)
+                await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
                 records: list[asyncpg.Record] = await connection.fetch(
                     statement.sql, *statement.params
                 )
