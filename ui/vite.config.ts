@@ -1,3 +1,4 @@
+/// <reference types="vitest/config" />
 import { fileURLToPath, URL } from "node:url";
 import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
@@ -20,6 +21,13 @@ export default defineConfig({
       "^/(analytics|grpc)\\.": { target: edge, changeOrigin: true },
       "/ui/": { target: edge, changeOrigin: true },
     },
+  },
+  // Unit tests of the pure logic (no browser): `npm test`.
+  test: {
+    include: ["src/**/*.test.ts"],
+    environment: "node",
+    // Pure functions without globals to leak: one worker for all files starts faster.
+    isolate: false,
   },
   build: {
     outDir: "dist",

@@ -11,6 +11,28 @@ export function fieldViolations(error: unknown): { field: string; description: s
   );
 }
 
+/** What the service said about one field (its path in the request, e.g. "data_source.source_system"),
+ * matched on the field's last segment so a form can ask by its own names. */
+export function violationFor(error: unknown, field: string): string | undefined {
+  const wanted = field.toLowerCase();
+  const found = fieldViolations(error).find((v) => {
+    const path = v.field.toLowerCase();
+    return path === wanted || path.endsWith(`.${wanted}`) || path.split("[")[0].endsWith(`.${wanted}`);
+  });
+  return found?.description;
+}
+
+/** A field's own message, under the input it belongs to. */
+export function FieldMessage({ error, field }: { error: unknown; field: string }) {
+  const message = violationFor(error, field);
+  if (!message) return null;
+  return (
+    <small className="error-text" data-testid={`field-error-${field}`}>
+      {message}
+    </small>
+  );
+}
+
 export function FormError({ error }: { error: unknown }) {
   if (error === undefined) return null;
   const violations = fieldViolations(error);

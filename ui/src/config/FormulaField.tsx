@@ -1,9 +1,10 @@
 // A formula editor that validates as you type and marks each problem where it is.
 import { useEffect, useState } from "react";
 import type { ValidateFormulaResponse } from "@sdk/analytics/calculation/v1/calculation_pb.js";
-import { DiagnosticSeverity, type FormulaDiagnostic, type SourcePosition } from "@sdk/analytics/type/v1/types_pb.js";
+import { DiagnosticSeverity, type FormulaDiagnostic } from "@sdk/analytics/type/v1/types_pb.js";
 import { calculation } from "../api/clients";
 import { errorText } from "../common/format";
+import { markedSpan } from "./formulaSpan";
 
 export function FormulaField({ value, onChange, clientId }: { value: string; onChange: (v: string) => void; clientId: string }) {
   const [result, setResult] = useState<ValidateFormulaResponse>();
@@ -60,9 +61,7 @@ export function FormulaField({ value, onChange, clientId }: { value: string; onC
 
 /** The formula with the diagnostic's span underlined. */
 function Marked({ formula, diagnostic }: { formula: string; diagnostic: FormulaDiagnostic }) {
-  const start = Math.min(offsetOf(formula, diagnostic.start), formula.length);
-  const reported = diagnostic.end ? offsetOf(formula, diagnostic.end) : 0;
-  const end = Math.min(formula.length, reported > start ? reported : start + Math.max(1, diagnostic.found.length));
+  const [start, end] = markedSpan(formula, diagnostic);
   return (
     <pre className="formula-marked">
       {formula.slice(0, start)}
@@ -70,13 +69,4 @@ function Marked({ formula, diagnostic }: { formula: string; diagnostic: FormulaD
       {formula.slice(end)}
     </pre>
   );
-}
-
-/** A position's character offset: its own when given, else from its (1-based) line and column. */
-function offsetOf(formula: string, position: SourcePosition | undefined): number {
-  if (!position) return 0;
-  if (position.offset > 0 || (position.line <= 1 && position.column <= 1)) return position.offset;
-  const lines = formula.split("\n");
-  const before = lines.slice(0, Math.max(0, position.line - 1)).reduce((sum, line) => sum + line.length + 1, 0);
-  return before + Math.max(0, position.column - 1);
 }

@@ -2,15 +2,14 @@
 // running total priced by the proposal service as answers change, then the proposal document,
 // shown and downloadable.
 import { useEffect, useMemo, useState } from "react";
-import { useSearchParams } from "react-router-dom";
-import { DocumentFormat, type GetQuestionnaireResponse, type ServiceProposal } from "@sdk/analytics/config/v1/proposal_pb.js";
+import { Link, useSearchParams } from "react-router-dom";
+import type { GetQuestionnaireResponse, ServiceProposal } from "@sdk/analytics/config/v1/proposal_pb.js";
 import { proposals } from "../api/clients";
 import { useCart } from "../common/cart";
 import { FormError } from "../common/FieldErrors";
-import { errorText } from "../common/format";
-import { formatMoney, formatMoneyRange } from "../common/money";
 import { Loading } from "../common/Status";
 import { answerKey, isVisible, shownValue, toAnswerList, type Answers, type ValueKind } from "./answers";
+import { ProposalDocument, Totals } from "./ProposalDocument";
 import { QuestionInput } from "./QuestionInput";
 
 const PRICE_DELAY_MS = 250;
@@ -57,7 +56,16 @@ export function ProposalWizard() {
     };
   }, [clientId, kpiCodes, answers]);
 
-  if (proposal) return <ProposalDocument proposal={proposal} />;
+  if (proposal) {
+    return (
+      <>
+        <p className="breadcrumbs">
+          <Link to={`/proposals?client=${proposal.clientId}`}>All proposals of {proposal.clientId}</Link>
+        </p>
+        <ProposalDocument proposal={proposal} />
+      </>
+    );
+  }
   if (!questionnaire) {
     return problem !== undefined ? <FormError error={problem} /> : <Loading what="questionnaire" />;
   }
@@ -129,72 +137,6 @@ export function ProposalWizard() {
           <h2>Running total {pricing && <span className="spinner" aria-label="pricing" />}</h2>
           {problem !== undefined && <FormError error={problem} />}
           {estimate?.totals && <Totals proposal={estimate} />}
-        </aside>
-      </div>
-    </div>
-  );
-}
-
-function Totals({ proposal }: { proposal: ServiceProposal }) {
-  const totals = proposal.totals;
-  return (
-    <dl className="totals">
-      <dt>Licensing (annual)</dt>
-      <dd>{formatMoney(proposal.licensing?.annualTotal)}</dd>
-      <dt>Implementation</dt>
-      <dd>{formatMoneyRange(proposal.implementation?.implementationTotal)}</dd>
-      <dt>Infrastructure (annual)</dt>
-      <dd>{formatMoney(proposal.infrastructure?.annualTotal)}</dd>
-      <dt>Managed services (annual)</dt>
-      <dd>{formatMoney(proposal.managedServices?.annualTotal)}</dd>
-      <dt>Year 1</dt>
-      <dd data-testid="total-year1">{formatMoneyRange(totals?.year1)}</dd>
-      <dt>Each following year</dt>
-      <dd data-testid="total-recurring">{formatMoney(totals?.yearlyRecurring)}</dd>
-      <dt>{totals?.termYears ?? "?"}-year total</dt>
-      <dd data-testid="total-term">{formatMoneyRange(totals?.termTotal)}</dd>
-    </dl>
-  );
-}
-
-function ProposalDocument({ proposal }: { proposal: ServiceProposal }) {
-  const [problem, setProblem] = useState<string>();
-  const download = async (format: DocumentFormat) => {
-    setProblem(undefined);
-    try {
-      const reply = await proposals.renderProposalDocument({ proposalId: proposal.proposalId, format });
-      const url = URL.createObjectURL(new Blob([reply.content as BlobPart], { type: reply.contentType }));
-      const anchor = document.createElement("a");
-      anchor.href = url;
-      anchor.download = reply.fileName || `proposal-${proposal.proposalId}`;
-      anchor.click();
-      setTimeout(() => URL.revokeObjectURL(url), 1000);
-    } catch (error) {
-      setProblem(errorText(error));
-    }
-  };
-  return (
-    <div className="proposal" data-testid="proposal" data-proposal-id={proposal.proposalId}>
-      <header className="toolbar">
-        <h1>Proposal {proposal.proposalId}</h1>
-        <button type="button" onClick={() => void download(DocumentFormat.MARKDOWN)}>
-          Download Markdown
-        </button>
-        <button type="button" onClick={() => void download(DocumentFormat.HTML)}>
-          Download HTML
-        </button>
-        <button type="button" onClick={() => void download(DocumentFormat.PDF)}>
-          Download PDF
-        </button>
-      </header>
-      {problem && <p className="error">{problem}</p>}
-      <div className="wizard-body">
-        <pre className="document" data-testid="proposal-document">
-          {proposal.documentMarkdown}
-        </pre>
-        <aside className="card running-total">
-          <h2>Totals</h2>
-          <Totals proposal={proposal} />
         </aside>
       </div>
     </div>
