@@ -64,9 +64,14 @@ class PendingValues:
                 continue
             self._values[key] = value
 
+    def get(self, key: ValueKey) -> types_pb2.KpiValue | None:
+        return self._values.get(key)
+
     def discard_covered_by(self, snapshot: Iterable[types_pb2.KpiValue]) -> None:
         """Drop waiting values that a snapshot already delivered or superseded (they were published
         between subscribing and reading the snapshot, so they are not news to the viewer)."""
+        if not self._values:
+            return
         for value in snapshot:
             key = value_key(value)
             waiting = self._values.get(key)
@@ -75,7 +80,32 @@ class PendingValues:
 
     def drain(self) -> list[types_pb2.KpiValue]:
         """Every waiting value, oldest bucket first; the buffer is empty afterwards."""
+        return [value for _, value in self.drain_keyed()]
+
+    def drain_keyed(self) -> list[KeyedValue]:
+        """`drain`, each value with its key."""
         # Sorted by key (KPI, bucket, ...) re-ordered as (bucket, KPI): no protobuf field reads.
         ordered = sorted(self._values.items(), key=lambda item: (item[0][1], item[0][0]))
         self._values = {}
-        return [value for _, value in ordered]
+        self.overflowed = False
+        return ordered
+
+
+class Batch:
+    """What an audience's buffer held at one tick, handed as is to each of its streams: a stream
+    that sends it unchanged sends the very list its peers send, so it is encoded once."""
+
+    __slots__ = ("keyed", "values", "keys", "overflowed")
+
+    def __init__(self, keyed: list[KeyedValue], overflowed: bool) -> None:
+        self.keyed = keyed
+        self.values = [value for _, value in keyed]
+        self.keys = frozenset(key for key, _ in keyed)
+        self.overflowed = overflowed
+
+    def supersedes(self, earlier: Batch) -> bool:
+        """True when this batch holds a value for every key of `earlier`, a batch of the same
+        buffer drained before it: its values are then the newer ones (the hub passes on only
+        values newer than those it saw), so a stream that has not sent `earlier` yet can send
+        this one instead."""
+        return earlier.keys <= self.keys

@@ -1,9 +1,10 @@
 """The hub: open streams, the subscriptions they share, and the fan-out of published updates.
 
 A stream's life: lease its subscriptions (shared with every other stream of this hub that watches
-them), subscribe their channels, read a snapshot, then receive every published change into its
-coalescing buffer until it closes. Fan-out never waits on a client: it writes into buffers, and the
-ticker wakes each stream's handler to send.
+them), subscribe their channels, read a snapshot, then receive every published change until it
+closes. Fan-out never waits on a client: a change goes into the coalescing buffer of each audience
+watching it (once, however many streams the audience has), and each tick hands the buffer on to the
+audience's streams and wakes their handlers to send.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class StreamHub:
         self.listener = ChannelListener(redis_url, self._on_message, self._request_resync)
         self.ticker = Ticker(settings.tick)
         self.closing = False
-        self._audiences = Audiences()
+        self._audiences = Audiences(settings.max_pending_values)
         self._shared_values = SharedValueEncodings()
         self._latest = LatestValues(buckets_kept=settings.resync_history_buckets + 2)
         self._resync_wanted = asyncio.Event()
@@ -169,7 +170,10 @@ class StreamHub:
                 opened.failures.append(KpiFailure(code, read.snapshot.error))
             else:
                 opened.series.append(read.encoded)
-                opened.stream.discard_covered_by(snapshot_values(read.snapshot))
+                opened.stream.discard_covered_by(
+                    snapshot_values(read.snapshot),
+                    opened.audience.pending if opened.audience is not None else None,
+                )
 
     def encoded_values(self, values: list[types_pb2.KpiValue]) -> bytes:
         """An update's values, encoded once per tick for every stream that sends the same."""
@@ -198,16 +202,16 @@ class StreamHub:
         self._fan_out(update.subscription_key, update.values)
 
     def _fan_out(self, subscription_key: str, values: Iterable[types_pb2.KpiValue]) -> None:
-        audiences = self._audiences.watching(subscription_key)
+        audiences = self._audiences.audiences_watching(subscription_key)
         if not audiences:
             return
         news = self._latest.changed(subscription_key, values)
         if not news:
             return
-        for streams in audiences:
-            for stream in streams:
-                stream.offer(news)
-            self.ticker.mark_all_dirty(streams)
+        # Into each audience's buffer once, whatever its number of streams; the tick hands it on.
+        for audience in audiences:
+            audience.offer(news)
+            self.ticker.mark_deliverer_dirty(audience)
 
     async def _request_resync(self) -> None:
         self._resync_wanted.set()

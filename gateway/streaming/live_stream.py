@@ -17,7 +17,14 @@ from analytics.type.v1 import types_pb2
 from google.rpc import code_pb2, status_pb2
 
 from gateway.streaming.buckets import LivePeriod
-from gateway.streaming.coalescing import KeyedValue, PendingValues
+from gateway.streaming.coalescing import (
+    Batch,
+    KeyedValue,
+    PendingValues,
+    ValueKey,
+    computed_order,
+    value_key,
+)
 
 _stream_numbers = itertools.count(1)
 
@@ -66,6 +73,8 @@ class LiveStream:
         "wake",
         "last_sent",
         "_pending",
+        "_batch",
+        "_covered",
         "_bucket_opened",
         "_heartbeat_due",
         "_failures",
@@ -80,6 +89,12 @@ class LiveStream:
         # Monotonic time of the last message sent (heartbeats are due after a quiet interval).
         self.last_sent = now
         self._pending = PendingValues(capacity)
+        # An audience's batch received as is (shared with its other streams) while nothing else
+        # waits; anything more is merged into `_pending`.
+        self._batch: Batch | None = None
+        # Values of the audience's next batch that this stream's snapshot already holds:
+        # (key -> computed order of the snapshot's value), dropped on receipt.
+        self._covered: dict[ValueKey, tuple[int, int]] | None = None
         self._bucket_opened = False
         self._heartbeat_due = False
         self._failures: list[KpiFailure] = []
@@ -96,11 +111,41 @@ class LiveStream:
 
     @property
     def pending_count(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + (len(self._batch.keyed) if self._batch is not None else 0)
 
     def offer(self, values: Iterable[KeyedValue]) -> None:
+        self._unshare()
         self._pending.offer(values)
-        if self._pending.overflowed and self._ending is None:
+        if self._pending.overflowed:
+            self._fell_behind()
+
+    def receive(self, batch: Batch) -> None:
+        """An audience's batch for this tick: kept as is when nothing else waits (the common
+        case, costing nothing per value), merged otherwise."""
+        if batch.overflowed:
+            self._fell_behind()
+            return
+        if self._covered is not None:
+            covered, self._covered = self._covered, None
+            self.offer(
+                (key, value)
+                for key, value in batch.keyed
+                if key not in covered or computed_order(value) > covered[key]
+            )
+        elif not self._pending and (self._batch is None or batch.supersedes(self._batch)):
+            # A stream that has not sent the previous batch yet usually gets one that replaces
+            # it whole (each recomputation republishes the same buckets): no merging per value.
+            self._batch = batch
+        else:
+            self.offer(batch.keyed)
+
+    def _unshare(self) -> None:
+        if self._batch is not None:
+            batch, self._batch = self._batch, None
+            self._pending.offer(batch.keyed)
+
+    def _fell_behind(self) -> None:
+        if self._ending is None:
             self._ending = Ending(
                 EndReason.CLIENT_TOO_SLOW,
                 status_pb2.Status(
@@ -110,8 +155,28 @@ class LiveStream:
             )
             self.wake.set()
 
-    def discard_covered_by(self, snapshot: Iterable[types_pb2.KpiValue]) -> None:
-        self._pending.discard_covered_by(snapshot)
+    def discard_covered_by(
+        self,
+        snapshot: Iterable[types_pb2.KpiValue],
+        arriving: PendingValues | None = None,
+    ) -> None:
+        """Forget values, waiting here or `arriving` in the audience's buffer, that the snapshot
+        already holds or supersedes."""
+        incoming = arriving is not None and len(arriving) > 0
+        if self._batch is None and not self._pending and not incoming:
+            return
+        values = list(snapshot)
+        self._unshare()
+        self._pending.discard_covered_by(values)
+        if arriving is None or not incoming:
+            return
+        for value in values:
+            key = value_key(value)
+            waiting = arriving.get(key)
+            if waiting is not None and computed_order(waiting) <= computed_order(value):
+                if self._covered is None:
+                    self._covered = {}
+                self._covered[key] = computed_order(value)
 
     def fail_kpi(self, failure: KpiFailure) -> None:
         self._failures.append(failure)
@@ -134,14 +199,25 @@ class LiveStream:
 
     @property
     def has_news(self) -> bool:
-        return bool(self._pending) or self._bucket_opened or bool(self._failures)
+        return (
+            self._batch is not None
+            or bool(self._pending)
+            or self._bucket_opened
+            or bool(self._failures)
+        )
 
     def take_outgoing(self, now: float) -> Outgoing | None:
         """The next message to send, if any: the end first, then changes, then a heartbeat."""
         if self._ending is not None:
             return self._ending
         if self.has_news:
-            update = Update(self._pending.drain(), self._bucket_opened, self._failures)
+            if self._batch is not None and not self._pending:
+                values = self._batch.values
+                self._batch = None
+            else:
+                self._unshare()
+                values = self._pending.drain()
+            update = Update(values, self._bucket_opened, self._failures)
             self._bucket_opened = False
             self._failures = []
             self._heartbeat_due = False

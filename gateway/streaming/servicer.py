@@ -12,7 +12,7 @@ from analytics.gateway.v1 import stream_pb2, stream_pb2_grpc
 from gateway.streaming.hub import StreamHub
 from gateway.streaming.session import stream_session
 from gateway.streaming.stream_request import dashboard_stream_request, kpi_stream_request
-from gateway.streaming.wire import PreEncoded, serializer
+from services.runtime.wire import PreEncoded, serializer
 from services.security.tenancy import tenant_for
 
 Context = grpc.aio.ServicerContext[Any, Any]

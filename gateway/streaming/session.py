@@ -17,9 +17,9 @@ from gateway.streaming.live_stream import Ending, EndReason
 from gateway.streaming.stream_messages import Response
 from gateway.streaming.stream_request import StreamRequest
 from gateway.streaming.ticker import utc_now
-from gateway.streaming.wire import PreEncoded
 from services.runtime.call_context import request_id_var
 from services.runtime.status import exception_status
+from services.runtime.wire import PreEncoded
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from gateway.streaming.buckets import LivePeriod
 from gateway.streaming.hub import OpenedStream
 from gateway.streaming.live_stream import Ending, EndReason, Heartbeat, KpiFailure, Outgoing
 from gateway.streaming.periods import to_wire
-from gateway.streaming.wire import PreEncoded, with_field
+from services.runtime.wire import PreEncoded, with_field
 
 Response = TypeVar("Response", stream_pb2.StreamKpiResponse, stream_pb2.StreamDashboardResponse)
 

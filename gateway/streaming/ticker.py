@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import datetime
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.streaming.buckets import LivePeriod
 from gateway.streaming.live_stream import LiveStream
@@ -27,6 +28,14 @@ class TickSettings:
     heartbeat_seconds: float = 15.0
     # Heartbeats are a per-second matter; scanning every stream on every tick would be waste.
     heartbeat_scan_seconds: float = 1.0
+
+
+class Deliverer(Protocol):
+    """Something holding values for several streams (an audience) until the tick hands them on."""
+
+    def deliver(self) -> Set[LiveStream]:
+        """Hand the values over; returns the streams that got some."""
+        ...
 
 
 def utc_now() -> datetime.datetime:
@@ -47,6 +56,7 @@ class Ticker:
         self._monotonic = monotonic
         self._streams: dict[LivePeriod, set[LiveStream]] = {period: set() for period in LivePeriod}
         self._dirty: set[LiveStream] = set()
+        self._dirty_deliverers: set[Deliverer] = set()
         now = wall_clock()
         self._next_bucket = {period: period.next_bucket_start(now) for period in LivePeriod}
         self._next_heartbeat_scan = monotonic()
@@ -75,6 +85,12 @@ class Ticker:
         if not self._news.is_set():
             self._news.set()
 
+    def mark_deliverer_dirty(self, deliverer: Deliverer) -> None:
+        """`deliverer` holds news for its streams; they are handed over at the next tick."""
+        self._dirty_deliverers.add(deliverer)
+        if not self._news.is_set():
+            self._news.set()
+
     def all_streams(self) -> list[LiveStream]:
         return [stream for streams in self._streams.values() for stream in streams]
 
@@ -95,6 +111,9 @@ class Ticker:
                 for stream in streams:
                     if stream.heartbeat_if_quiet(now, interval):
                         self._dirty.add(stream)
+        deliverers, self._dirty_deliverers = self._dirty_deliverers, set()
+        for deliverer in deliverers:
+            self._dirty.update(deliverer.deliver())
         dirty, self._dirty = self._dirty, set()
         for stream in dirty:
             stream.wake.set()

@@ -7,45 +7,16 @@ the handler keeps the last item it yielded), so a quiet dashboard would hold a c
 snapshot. Instead each KPI's series is encoded once per snapshot read, a stream's snapshot is the
 concatenation of those bytes with its own few fields (protobuf allows a message to be encoded in
 pieces: repeated fields append), and what the handler yields is a `PreEncoded` that gives up its
-bytes when gRPC serializes it.
+bytes when gRPC serializes it (services.runtime.wire).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from analytics.calculation.v1 import calculation_pb2
 from analytics.gateway.v1 import stream_pb2
-
-_LENGTH_DELIMITED = 2
-
-
-class PreEncoded:
-    """A message already in wire form, handed over once."""
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: bytes) -> None:
-        self._data: bytes | None = data
-
-    def take(self) -> bytes:
-        data, self._data = self._data, None
-        if data is None:
-            raise RuntimeError("a pre-encoded message is sent once")
-        return data
-
-
-def serializer(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
-    """A response serializer that sends `PreEncoded` messages as they are and serializes the
-    others with `serialize`."""
-
-    def serialize_either(message: Any) -> bytes:
-        if isinstance(message, PreEncoded):
-            return message.take()
-        return serialize(message)
-
-    return serialize_either
 
 
 def series_entry(snapshot: calculation_pb2.KpiSnapshot) -> bytes:
@@ -56,23 +27,6 @@ def series_entry(snapshot: calculation_pb2.KpiSnapshot) -> bytes:
         history=snapshot.history,
     )
     return stream_pb2.StreamSnapshot(kpis=[series]).SerializeToString()
-
-
-def _varint(number: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, number = number & 0x7F, number >> 7
-        if number:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
-def with_field(head: bytes, field_number: int, parts: Sequence[bytes]) -> bytes:
-    """`head` (an encoded message) followed by one length-delimited field made of `parts`."""
-    length = sum(len(part) for part in parts)
-    return b"".join((head, _varint(field_number << 3 | _LENGTH_DELIMITED), _varint(length), *parts))
 
 
 class SharedValueEncodings:
@@ -87,16 +41,24 @@ class SharedValueEncodings:
     def __init__(self) -> None:
         self._tick = -1
         self._cache: dict[tuple[int, ...], tuple[Sequence[Any], bytes]] = {}
+        self._lists: dict[int, tuple[Sequence[Any], bytes]] = {}
         self.encodings = 0
 
     def encoded(self, tick: int, values: Sequence[Any]) -> bytes:
         if tick != self._tick:
             self._cache.clear()
+            self._lists.clear()
             self._tick = tick
+        # Streams sending their audience's batch unchanged pass the very same list: found
+        # without looking at its values.
+        same_list = self._lists.get(id(values))
+        if same_list is not None and same_list[0] is values:
+            return same_list[1]
         identity = tuple(map(id, values))
         cached = self._cache.get(identity)
         if cached is None:
             self.encodings += 1
             cached = (values, stream_pb2.StreamUpdate(values=values).SerializeToString())
             self._cache[identity] = cached
+        self._lists[id(values)] = (values, cached[1])
         return cached[1]

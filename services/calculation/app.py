@@ -28,7 +28,7 @@ from services.calculation.calculator import Calculator
 from services.calculation.catalog_view import CatalogView
 from services.calculation.client_kpis import ClientKpis
 from services.calculation.data_client import DataServiceSource
-from services.calculation.servicer import CalculationServicer
+from services.calculation.servicer import CalculationServicer, registration
 from services.calculation.streaming.kpi_models import KpiModels
 from services.calculation.streaming.published import PublishedValues
 from services.calculation.streaming.recompute import Recomputer
@@ -106,9 +106,8 @@ async def build(
 
     return ServiceWiring(
         registrations=[
-            lambda server: calculation_pb2_grpc.add_CalculationServiceServicer_to_server(
-                servicer, server
-            ),
+            # Dashboards and batches are answered with results joined in wire form.
+            registration(servicer),
             lambda server: calculation_pb2_grpc.add_CalculationInternalServiceServicer_to_server(
                 internal, server
             ),

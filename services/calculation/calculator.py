@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.aggregates import query
-from services.calculation.cache import ResultCache, cache_key
+from services.calculation.cache import CacheKeys, ResultCache
 from services.calculation.catalog_view import CatalogSnapshot, CatalogView
 from services.calculation.compiled_kpis import CompiledKpis, Evaluator
 from services.calculation.formula.compiler import (
@@ -208,18 +208,23 @@ class Calculator:
                 errors.append((code, error))
 
         models = sorted({m for kpi in compiled.values() for m in kpi.versioned_models})
-        versions = await self._source.versions(request.client_id, models) if models else {}
+        # Without a cache the versions only label the results, and the aggregate answers carry
+        # them (read before their rows): asking for them first would be a round trip for nothing.
+        versions = (
+            await self._source.versions(request.client_id, models)
+            if models and self._cache is not None
+            else {}
+        )
+        request_keys = CacheKeys(request)
+        # A value read through row security is the caller's alone.
+        caller_context = request.caller.security_context() if request.caller is not None else ""
         keys = {
-            code: cache_key(
-                request,
+            code: request_keys.key(
                 code,
                 # The catalog's version, or for a custom KPI its client's revision.
                 snapshot.compile_version(code),
                 {m: versions[m].version if m in versions else 0 for m in kpi.versioned_models},
-                # A value read through row security is the caller's alone.
-                request.caller.security_context()
-                if kpi.restricted and request.caller is not None
-                else "",
+                caller_context if kpi.restricted else "",
             )
             for code, kpi in compiled.items()
         }
@@ -323,6 +328,8 @@ class Calculator:
         results = await self._source.aggregate(
             query.AggregateRequest(request.client_id, tuple(queries), request.time_zone)
         )
+        if self._cache is None:
+            versions = await self._answered_versions(request, kpis, queries, results)
         rows = _Rows(results)
         computed_at = self._clock()
         zone = zoneinfo.ZoneInfo(request.time_zone)
@@ -341,6 +348,24 @@ class Calculator:
             for code, kpi in kpis.items()
         }
         return outcomes, errors, len(queries)
+
+    async def _answered_versions(
+        self,
+        request: CalculationRequest,
+        kpis: Mapping[str, ScopedKpi],
+        queries: Sequence[query.AggregateQuery],
+        results: Sequence[query.AggregateResult],
+    ) -> dict[str, ModelVersion]:
+        """The data versions the aggregate answers carry, plus those of versioned object models
+        no query read (e.g. a row-security hierarchy), asked for."""
+        versions = {
+            q.object_model_code: ModelVersion(r.data_version, r.watermark)
+            for q, r in zip(queries, results, strict=True)
+        }
+        unread = sorted({m for k in kpis.values() for m in k.versioned_models} - versions.keys())
+        if unread:
+            versions.update(await self._source.versions(request.client_id, unread))
+        return versions
 
     def _queries(
         self,

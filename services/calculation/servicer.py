@@ -1,26 +1,31 @@
-"""CalculationService: protobuf in, calculator, protobuf out."""
+"""CalculationService: protobuf in, calculator, protobuf out (results joined in wire form)."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
+import grpc
 from analytics.calculation.v1 import calculation_pb2, calculation_pb2_grpc
 from analytics.type.v1 import types_pb2
 from google.protobuf import duration_pb2
+from google.protobuf.message import Message
 
 from services.calculation import export, messages
 from services.calculation.calculator import BatchOutcome, Calculator
 from services.calculation.catalog_view import CatalogView
 from services.calculation.formula.compiler import FormulaCatalog, compile_formula
 from services.calculation.formula.errors import Diagnostic, FormulaError
-from services.calculation.request import CalculationRequest
 from services.calculation.results import KpiOutcome
 from services.errors import InvalidArgument
 from services.runtime.status import domain_error_status
+from services.runtime.wire import PreEncoded, serializer
 
 Context = Any
+
+SERVICE = calculation_pb2.DESCRIPTOR.services_by_name["CalculationService"]
 
 
 def _errors(batch: BatchOutcome) -> list[calculation_pb2.KpiError]:
@@ -52,44 +57,51 @@ def _diagnostic(diagnostic: Diagnostic) -> types_pb2.FormulaDiagnostic:
     )
 
 
+def _with_results(head: Message, results_field: int, batch: BatchOutcome) -> PreEncoded:
+    return PreEncoded(messages.with_results(head, results_field, batch.outcomes, batch.encoded))
+
+
 class CalculationServicer(calculation_pb2_grpc.CalculationServiceServicer):
     def __init__(self, calculator: Calculator, catalog: CatalogView) -> None:
         self._calculator = calculator
         self._catalog = catalog
 
-    async def _results(self, request: CalculationRequest) -> tuple[BatchOutcome, list[Any]]:
-        batch = await self._calculator.calculate(request)
-        return batch, [messages.result_of(item, batch.encoded) for item in batch.outcomes]
-
-    async def Calculate(
+    async def Calculate(  # type: ignore[override]
         self, request: calculation_pb2.CalculateRequest, context: Context
-    ) -> calculation_pb2.CalculateResponse:
+    ) -> PreEncoded:
         if not request.kpi_code.strip():
             raise InvalidArgument.for_field("kpi_code", "is required")
-        batch, results = await self._results(messages.request(request, [request.kpi_code]))
+        batch = await self._calculator.calculate(messages.request(request, [request.kpi_code]))
         if batch.errors:
             raise batch.errors[0][1]
-        return calculation_pb2.CalculateResponse(result=results[0])
+        # A singular message field is encoded like a repeated one holding one element.
+        return _with_results(
+            calculation_pb2.CalculateResponse(),
+            calculation_pb2.CalculateResponse.RESULT_FIELD_NUMBER,
+            batch,
+        )
 
-    async def CalculateBatch(
+    async def CalculateBatch(  # type: ignore[override]
         self, request: calculation_pb2.CalculateBatchRequest, context: Context
-    ) -> calculation_pb2.CalculateBatchResponse:
+    ) -> PreEncoded:
         batch = await self._calculator.calculate(messages.request(request, list(request.kpi_codes)))
-        response = calculation_pb2.CalculateBatchResponse(
-            errors=_errors(batch), stats=_stats(batch)
+        return _with_results(
+            calculation_pb2.CalculateBatchResponse(errors=_errors(batch), stats=_stats(batch)),
+            calculation_pb2.CalculateBatchResponse.RESULTS_FIELD_NUMBER,
+            batch,
         )
-        messages.add_results(response.results, batch.outcomes, batch.encoded)
-        return response
 
-    async def CalculateDashboard(
+    async def CalculateDashboard(  # type: ignore[override]
         self, request: calculation_pb2.CalculateDashboardRequest, context: Context
-    ) -> calculation_pb2.CalculateDashboardResponse:
+    ) -> PreEncoded:
         batch = await self._calculator.calculate(messages.request(request, list(request.kpi_codes)))
-        response = calculation_pb2.CalculateDashboardResponse(
-            errors=_errors(batch), stats=_stats(batch), dashboard_id=request.dashboard_id
+        return _with_results(
+            calculation_pb2.CalculateDashboardResponse(
+                errors=_errors(batch), stats=_stats(batch), dashboard_id=request.dashboard_id
+            ),
+            calculation_pb2.CalculateDashboardResponse.RESULTS_FIELD_NUMBER,
+            batch,
         )
-        messages.add_results(response.results, batch.outcomes, batch.encoded)
-        return response
 
     async def ValidateFormula(
         self, request: calculation_pb2.ValidateFormulaRequest, context: Context
@@ -136,3 +148,26 @@ class CalculationServicer(calculation_pb2_grpc.CalculationServiceServicer):
             row_count=rows,
             errors=_errors(batch),
         )
+
+
+def registration(servicer: CalculationServicer) -> Callable[[grpc.aio.Server], None]:
+    """The generated registration's handlers, with response serializers that send the responses
+    the servicer assembled in wire form as they are."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+    for method in SERVICE.methods:
+        if method.client_streaming or method.server_streaming:
+            raise TypeError(f"{method.full_name} streams: give it a streaming handler here")
+        request_type = getattr(calculation_pb2, method.input_type.name)
+        response_type = getattr(calculation_pb2, method.output_type.name)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            getattr(servicer, method.name),
+            request_deserializer=request_type.FromString,
+            response_serializer=serializer(response_type.SerializeToString),
+        )
+
+    def register(server: grpc.aio.Server) -> None:
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE.full_name, handlers),)
+        )
+
+    return register

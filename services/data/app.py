@@ -43,16 +43,20 @@ async def build(settings: DataSettings, resources: contextlib.AsyncExitStack) ->
     catalog = await asyncio.to_thread(load_catalog_files, pathlib.Path(settings.catalog_data_dir))
     object_models = {model.code: model for model in catalog.object_models}
     pool = await open_pool(resources, settings.database_url)
+    # Aggregate reads and the relay have connections of their own: a burst of ingest
+    # transactions never makes a live recomputation or a change announcement queue for one.
+    read_pool = await open_pool(resources, settings.database_url)
+    relay_pool = await open_pool(resources, settings.database_url, max_size=2)
     redis = await open_redis(resources, settings.redis_url)
     ingest = IngestServicer(pool, object_models)
     # The generated stub declares every RPC abstract; the ones this servicer leaves to the base
     # class answer UNIMPLEMENTED (the runtime maps the base's NotImplementedError).
     internal = DataInternalServicer(  # type: ignore[abstract]
-        pool,
+        read_pool,
         object_models,
         demo_generator=functools.partial(generate_demo_rows, pool, object_models),
     )
-    relay = OutboxRelay(pool, redis)
+    relay = OutboxRelay(relay_pool, redis)
 
     async def relay_changes(health: ServiceHealth) -> None:
         await relay.run()

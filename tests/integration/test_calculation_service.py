@@ -206,3 +206,37 @@ async def test_validate_formula_points_at_the_unknown_field(kitchen: Kitchen) ->
     )
     assert good.valid and list(good.object_model_codes) == ["ORDER"]
     assert good.normalized_formula
+
+
+async def test_a_dashboard_mixing_cached_and_computed_kpis_matches_a_computed_one(
+    kitchen: Kitchen,
+) -> None:
+    window = span(START + datetime.timedelta(days=7), START + datetime.timedelta(days=12))
+    await kitchen.stub.Calculate(calculate("SCOR_POF", time_range=window))
+
+    def dashboard(bypass: bool) -> calculation_pb2.CalculateDashboardRequest:
+        return calculation_pb2.CalculateDashboardRequest(
+            kpi_codes=["SCOR_POF", "NOPE_KPI", "SALES_DEALS_WON"],
+            client_id=CLIENT,
+            time_range=window,
+            period=types_pb2.PERIOD_DAY,
+            bypass_cache=bypass,
+            dashboard_id="mixed",
+        )
+
+    mixed = await kitchen.stub.CalculateDashboard(dashboard(False), timeout=30)
+    computed = await kitchen.stub.CalculateDashboard(dashboard(True), timeout=30)
+    assert [r.kpi_code for r in mixed.results] == ["SCOR_POF", "SALES_DEALS_WON"]
+    assert [r.from_cache for r in mixed.results] == [True, False]
+    assert mixed.stats.cache_hits == 1 and mixed.stats.kpi_count == 3
+    assert mixed.dashboard_id == "mixed"
+    assert [e.kpi_code for e in mixed.errors] == ["NOPE_KPI"]
+    assert mixed.errors[0].status.code == grpc.StatusCode.NOT_FOUND.value[0]
+    assert mixed.errors == computed.errors
+    for served, fresh in zip(mixed.results, computed.results, strict=True):
+        # Only when it was computed differs: the values and everything else are the same.
+        for result in (served, fresh):
+            result.from_cache = False
+            for value in (result.total, result.current, *result.series):
+                value.ClearField("computed_at")
+        assert served == fresh

@@ -7,6 +7,7 @@ import io
 
 import openpyxl
 import pytest
+from analytics.calculation.v1 import calculation_pb2
 
 from services.aggregates.query import Period, TimeRange
 from services.calculation import cache, export, messages
@@ -88,6 +89,11 @@ def test_cache_key_changes_with_data_version_and_shape() -> None:
     assert base != cache.cache_key(make(period=Period.HOUR), "SCOR_POF", "v1", {"ORDER": 3})
     assert base != cache.cache_key(make(client_id="other"), "SCOR_POF", "v1", {"ORDER": 3})
     assert base != cache.cache_key(make(), "SCOR_POF", "v1", {"ORDER": 3}, "region=EU")
+    assert base != cache.cache_key(make(), "SCOR_OTIF", "v1", {"ORDER": 3})
+    assert base != cache.cache_key(make(), "SCOR_POF", "v2", {"ORDER": 3})
+    # One request's keys, made together, are the keys made one by one.
+    keys = cache.CacheKeys(make())
+    assert keys.key("SCOR_POF", "v1", {"ORDER": 3}) == base
 
 
 def outcome() -> KpiOutcome:
@@ -122,10 +128,14 @@ def outcome() -> KpiOutcome:
 
 def test_cached_results_are_the_wire_form_marked_as_cached() -> None:
     original = outcome()
-    served = messages.result_of(CachedResult("SCOR_POF", messages.encode_result(original)), {})
+    stored = messages.encode_result(original)
+    served = calculation_pb2.KpiResult.FromString(
+        b"".join(messages.result_pieces(CachedResult("SCOR_POF", stored), {}))
+    )
     assert served.from_cache
+    assert messages.result_of(CachedResult("SCOR_POF", stored), {}) == served
     assert served.total.value == 91.5 and served.comparison.absolute_change == 3.5
-    fresh = messages.result_of(original, {})
+    fresh = calculation_pb2.KpiResult.FromString(b"".join(messages.result_pieces(original, {})))
     assert not fresh.from_cache
     fresh.from_cache = True
     assert fresh == served

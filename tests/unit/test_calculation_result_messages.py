@@ -3,6 +3,7 @@ values stamped one by one; the cache's encoding parses back into the same result
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 from analytics.calculation.v1 import calculation_pb2
@@ -16,6 +17,7 @@ from services.catalog.domain import Direction
 
 UTC = datetime.UTC
 END = datetime.datetime(2026, 10, 1, tzinfo=UTC)
+HOUR = datetime.timedelta(hours=1)
 SPAN = TimeRange(END - datetime.timedelta(hours=2), END)
 
 
@@ -74,17 +76,42 @@ def test_series_values_are_stamped_like_single_values() -> None:
                 assert built.no_value_reason == messages.NO_VALUES[value.no_value]
 
 
-def test_results_are_added_to_a_response_as_encoded() -> None:
+def test_a_response_joined_from_wire_forms_decodes_as_the_built_one() -> None:
     fresh, cached = outcome(None), outcome(END)
+    # Without a cache nothing is encoded: that result is built afresh.
+    unencoded = dataclasses.replace(outcome(END - HOUR), kpi_code="SCOR_OTHER")
     encoded = {fresh.kpi_code: messages.encode_result(fresh)}
-    response = calculation_pb2.CalculateDashboardResponse()
-    messages.add_results(
-        response.results,
-        [fresh, CachedResult("SCOR_POF", messages.encode_result(cached))],
+    head = calculation_pb2.CalculateDashboardResponse(
+        errors=[calculation_pb2.KpiError(kpi_code="NOPE")],
+        stats=calculation_pb2.CalculationStats(kpi_count=4, cache_hits=1),
+        dashboard_id="ops",
+    )
+    wire = messages.with_results(
+        head,
+        calculation_pb2.CalculateDashboardResponse.RESULTS_FIELD_NUMBER,
+        [fresh, CachedResult("SCOR_POF", messages.encode_result(cached)), unencoded],
         encoded,
     )
-    assert response.results[0] == messages.kpi_result(fresh)
-    assert not response.results[0].from_cache
-    assert response.results[1].from_cache
-    response.results[1].from_cache = False
-    assert response.results[1] == messages.kpi_result(cached)
+    expected = calculation_pb2.CalculateDashboardResponse()
+    expected.CopyFrom(head)
+    marked = messages.kpi_result(cached)
+    marked.from_cache = True
+    expected.results.extend([messages.kpi_result(fresh), marked, messages.kpi_result(unencoded)])
+    response = calculation_pb2.CalculateDashboardResponse.FromString(wire)
+    assert response == expected
+    assert [r.from_cache for r in response.results] == [False, True, False]
+    assert response.results[2].watermark.ToDatetime(tzinfo=UTC) == END - HOUR
+
+
+def test_a_singular_result_field_is_joined_the_same_way() -> None:
+    cached = outcome(END)
+    wire = messages.with_results(
+        calculation_pb2.CalculateResponse(),
+        calculation_pb2.CalculateResponse.RESULT_FIELD_NUMBER,
+        [CachedResult("SCOR_POF", messages.encode_result(cached))],
+        {},
+    )
+    response = calculation_pb2.CalculateResponse.FromString(wire)
+    assert response.result.from_cache
+    response.result.from_cache = False
+    assert response.result == messages.kpi_result(cached)

@@ -12,7 +12,7 @@ from analytics.type.v1 import types_pb2
 from google.rpc import code_pb2, status_pb2
 
 from gateway.streaming import stream_messages, wire
-from gateway.streaming.audiences import Audiences
+from gateway.streaming.audiences import Audience, Audiences
 from gateway.streaming.buckets import LivePeriod
 from gateway.streaming.calculation_client import Lease, SubscriptionId
 from gateway.streaming.coalescing import PendingValues, keyed
@@ -22,6 +22,7 @@ from gateway.streaming.live_stream import EndReason, Heartbeat, KpiFailure, Live
 from gateway.streaming.stream_request import dashboard_stream_request, kpi_stream_request
 from gateway.streaming.ticker import Ticker, TickSettings
 from services.errors import InvalidArgument
+from services.runtime.wire import serializer
 
 UTC = datetime.UTC
 T0 = datetime.datetime(2024, 5, 6, 10, 59, 30, tzinfo=UTC)
@@ -246,7 +247,7 @@ def test_a_snapshot_encoded_in_pieces_reads_as_one_message() -> None:
         opened_at=T0,
     )
     encoded = stream_messages.snapshot(stream_pb2.StreamDashboardResponse, 1, opened, 15.0)
-    send = wire.serializer(stream_pb2.StreamDashboardResponse.SerializeToString)
+    send = serializer(stream_pb2.StreamDashboardResponse.SerializeToString)
     message = stream_pb2.StreamDashboardResponse.FromString(send(encoded))
     assert message.sequence == 1
     snapshot = message.snapshot
@@ -288,7 +289,7 @@ def test_streams_sending_the_same_values_in_a_tick_share_one_encoding() -> None:
     bucket = LivePeriod.MINUTE.bucket_start(T0)
     values = [value("A", 1, bucket, 1), value("B", 2, bucket, 1)]
     shared = wire.SharedValueEncodings()
-    send = wire.serializer(stream_pb2.StreamDashboardResponse.SerializeToString)
+    send = serializer(stream_pb2.StreamDashboardResponse.SerializeToString)
     failure = KpiFailure("X", status_pb2.Status(code=code_pb2.NOT_FOUND))
     messages = []
     for sequence in (2, 3):
@@ -315,3 +316,89 @@ def test_streams_sending_the_same_values_in_a_tick_share_one_encoding() -> None:
     # The next tick encodes afresh.
     shared.encoded(8, list(values))
     assert shared.encodings == 2
+
+
+def audience_of(*streams: LiveStream) -> tuple[Audiences, Audience]:
+    audiences = Audiences(capacity=3)
+    held = {SubscriptionId("acme", "A", LivePeriod.MINUTE): Lease("k-A", "ch-A")}
+    audience = audiences.join(streams[0], held)
+    for stream in streams[1:]:
+        assert audiences.join(stream, held) is audience
+    return audiences, audience
+
+
+def test_a_tick_hands_an_audience_one_batch_that_its_streams_send_as_is() -> None:
+    clocks = Clocks()
+    ticker = ticker_with(clocks)
+    streams = [LiveStream(n, LivePeriod.MINUTE, 10, clocks.mono) for n in "abc"]
+    _, audience = audience_of(*streams)
+    for stream in streams:
+        ticker.add(stream)
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    audience.offer(keyed([value("A", 1, bucket, 1)]))
+    audience.offer(keyed([value("A", 2, bucket, 2)]))
+    ticker.mark_deliverer_dirty(audience)
+    assert not any(stream.wake.is_set() for stream in streams)
+    clocks.advance(0.1)
+    ticker.tick()
+    assert all(stream.wake.is_set() for stream in streams)
+    updates = [stream.take_outgoing(clocks.mono) for stream in streams]
+    assert all(isinstance(u, Update) and [v.value for v in u.values] == [2] for u in updates)
+    # The very same list: one encoding serves every stream of the audience.
+    values = [u.values for u in updates if isinstance(u, Update)]
+    assert values[0] is values[1] is values[2]
+    assert not len(audience.pending)
+
+
+def test_a_stream_that_did_not_send_its_batch_merges_the_next_one() -> None:
+    slow = LiveStream("slow", LivePeriod.MINUTE, 10, 0.0)
+    _, audience = audience_of(slow)
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    audience.offer(keyed([value("A", 1, bucket, 1), value("B", 5, bucket, 1)]))
+    audience.deliver()
+    audience.offer(keyed([value("A", 2, bucket, 2)]))
+    audience.deliver()
+    update = slow.take_outgoing(1.0)
+    assert isinstance(update, Update)
+    assert [(v.kpi_code, v.value) for v in update.values] == [("A", 2), ("B", 5)]
+    assert slow.take_outgoing(1.0) is None
+
+
+def test_a_batch_holding_every_key_of_an_unsent_one_replaces_it_whole() -> None:
+    slow = LiveStream("slow", LivePeriod.MINUTE, 10, 0.0)
+    _, audience = audience_of(slow)
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    audience.offer(keyed([value("A", 1, bucket, 1)]))
+    audience.deliver()
+    audience.offer(keyed([value("A", 2, bucket, 2), value("B", 5, bucket, 2)]))
+    audience.deliver()
+    update = slow.take_outgoing(1.0)
+    assert isinstance(update, Update)
+    assert [(v.kpi_code, v.value) for v in update.values] == [("A", 2), ("B", 5)]
+    assert slow.pending_count == 0
+
+
+def test_an_audience_overflowing_between_ticks_ends_its_streams_as_too_slow() -> None:
+    stream = LiveStream("s", LivePeriod.MINUTE, 10, 0.0)
+    _, audience = audience_of(stream)
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    audience.offer(keyed([value(f"K{i}", i, bucket) for i in range(4)]))
+    audience.deliver()
+    assert getattr(stream.take_outgoing(1.0), "reason", None) is EndReason.CLIENT_TOO_SLOW
+
+
+def test_a_new_stream_skips_arriving_values_its_snapshot_already_holds() -> None:
+    old, new = (LiveStream(n, LivePeriod.MINUTE, 10, 0.0) for n in ("old", "new"))
+    _, audience = audience_of(old, new)
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    audience.offer(keyed([value("A", 1, bucket, 1), value("B", 7, bucket, 9)]))
+    # One call per KPI of the snapshot: what each covers adds up.
+    new.discard_covered_by([value("A", 1, bucket, 2)], audience.pending)
+    new.discard_covered_by([value("B", 6, bucket, 3)], audience.pending)
+    audience.offer(keyed([value("C", 4, bucket, 1)]))
+    new.discard_covered_by([value("C", 4, bucket, 1)], audience.pending)
+    audience.deliver()
+    sent_old, sent_new = old.take_outgoing(1.0), new.take_outgoing(1.0)
+    assert isinstance(sent_old, Update) and isinstance(sent_new, Update)
+    assert [v.kpi_code for v in sent_old.values] == ["A", "B", "C"]
+    assert [(v.kpi_code, v.value) for v in sent_new.values] == [("B", 7)]

@@ -11,6 +11,7 @@ publishes the buckets whose value changed. Nothing is calculated for a change no
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 from collections import defaultdict
@@ -116,9 +117,16 @@ class Recomputer:
             groups[
                 (subscription.client_id, subscription.period, subscription.security_context_key)
             ].append((live, span))
+        # Groups (clients, security contexts) are independent calculations: run them together.
+        calculated = await asyncio.gather(
+            *(self._calculate(group, members, now) for group, members in groups.items()),
+            return_exceptions=True,
+        )
         updates: list[SubscriptionUpdate] = []
-        for group, members in groups.items():
-            updates.extend(await self._calculate(group, members, now))
+        for calculation in calculated:
+            if isinstance(calculation, BaseException):
+                raise calculation  # the events stay pending and come back
+            updates.extend(calculation)
         outcomes = await self._published.publish_changes(updates)
         for outcome in outcomes:
             if outcome > 0:
@@ -134,8 +142,13 @@ class Recomputer:
     ) -> dict[str, tuple[LiveSubscription, TimeRange]]:
         """Per live subscription concerned, the buckets to recompute."""
         targets: dict[str, tuple[LiveSubscription, TimeRange]] = {}
-        for (client_id, model), change in changes.items():
-            for live in await self._registry.live(client_id, model):
+        # One registry read per changed object model, all under way at once: a cycle's events
+        # usually span several models, and reading them one after another would add round trips.
+        lookups = await asyncio.gather(
+            *(self._registry.live(client_id, model) for client_id, model in changes)
+        )
+        for ((_, model), change), found in zip(changes.items(), lookups, strict=True):
+            for live in found:
                 changed = change
                 if model in live.whole_window_model_codes:
                     # The viewers' subtree changed: every live bucket may hold other rows now.
