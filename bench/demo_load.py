@@ -60,7 +60,7 @@ def rows_per_day_for(models: list[ObjectModel], rows: int, days: int) -> int:
 
 
 def generate_only(models: list[ObjectModel], start: datetime.datetime, rows_per_day: int) -> None:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     counts: collections.Counter[str] = collections.Counter()
     for batch in generate(models, "bench", start, END, rows_per_day, SEED):
         counts[batch.object_model_code] += len(batch.rows)
@@ -68,12 +68,13 @@ def generate_only(models: list[ObjectModel], start: datetime.datetime, rows_per_
     total = sum(counts.values())
     print(
         f"generated {total:,} rows in {elapsed:.1f} s: {total / elapsed:,.0f} rows/s "
-        "(generator alone)"
+        f"(generator alone; {time.process_time() - cpu_started:.1f} s of CPU)"
     )
 
 
 async def load(models: list[ObjectModel], start: datetime.datetime, rows_per_day: int) -> None:
     by_code = {model.code: model for model in models}
+    cpu_started = time.process_time()
     async with database() as url:
         async with asyncpg.create_pool(url, min_size=1, max_size=2) as pool:
             summary = await load_demo_data(
@@ -96,7 +97,9 @@ async def load(models: list[ObjectModel], start: datetime.datetime, rows_per_day
         )
     print(
         f"loaded {summary.total_rows:,} rows in {summary.elapsed_seconds:.1f} s: "
-        f"{summary.rows_per_second:,.0f} rows/s (generation + COPY + rollup rebuild)"
+        f"{summary.rows_per_second:,.0f} rows/s (generation + COPY + rollup rebuild); "
+        f"{time.process_time() - cpu_started:.1f} s of CPU in this process (the database's "
+        "own work not counted): on a shared machine, compare CPU as well as wall time"
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime
+import functools
 import itertools
 import random
 
@@ -30,7 +31,10 @@ _EPOCH = datetime.date(2020, 1, 1)
 ONE_DAY = datetime.timedelta(days=1)
 
 
+@functools.lru_cache(maxsize=4_096)
 def midnight(day: datetime.date) -> datetime.datetime:
+    """The start of `day` in UTC (remembered: the simulation asks for it several times per
+    order, and building an aware datetime costs more than looking one up)."""
     return datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC)
 
 

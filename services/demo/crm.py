@@ -22,6 +22,10 @@ _PLAN_MRR_CENTS = {"basic": (2_900, 9_900), "professional": (40_000, 150_000),
 _PRIORITIES = ("low", "normal", "high", "urgent")
 _FIRST_RESPONSE_HOURS = {"urgent": 0.3, "high": 0.9, "normal": 1.7, "low": 3.5}
 _RESOLUTION_HOURS = {"urgent": 6.0, "high": 13.0, "normal": 20.0, "low": 32.0}
+_PRIORITY = randomness.WeightedChoice(_PRIORITIES, (30, 45, 18, 7))
+_TICKET_CHANNEL = randomness.WeightedChoice(("email", "phone", "chat", "portal"), (35, 20, 30, 15))
+_OPEN_LEAD_SOURCE = randomness.WeightedChoice(("web", "event", "referral", "outbound", "partner"),
+                                              (45, 12, 13, 20, 10))
 _MARKETING_CHANNELS = ("paid_search", "social", "display", "events", "content", "partner")
 
 
@@ -70,8 +74,7 @@ def leads(world: WorldBase) -> Iterator[Record]:
             owned = status not in ("new", "disqualified") or rng.random() < 0.5
             owner = reps[rng.randrange(len(reps))].sales_rep_id if owned and reps else None
             yield {"lead_id": f"LEAD-{day:%y%m%d}-{number + 1:05d}",
-                   "source": rng.choices(("web", "event", "referral", "outbound", "partner"),
-                                         (45, 12, 13, 20, 10))[0],
+                   "source": _OPEN_LEAD_SOURCE(rng),
                    "status": status, "owner_id": owner, "customer_id": None,
                    "created_at": created, "converted_at": None}
 
@@ -134,7 +137,7 @@ def support_tickets(world: WorldBase) -> Iterator[Record]:
         for number in range(randomness.count(rng, expected * calendar.fraction_in_range(day))):
             opened = calendar.moment(rng, day)
             customer_id, _, _ = world.pick_customer(rng, day)
-            priority = rng.choices(_PRIORITIES, (30, 45, 18, 7))[0]
+            priority = _PRIORITY(rng)
             wait = _FIRST_RESPONSE_HOURS[priority] * rng.lognormvariate(0, 0.6)
             if outage:
                 wait *= 4
@@ -154,7 +157,7 @@ def support_tickets(world: WorldBase) -> Iterator[Record]:
                 status, resolved = "pending", None
             else:
                 status, resolved, first_response = "open", None, None
-            channel = rng.choices(("email", "phone", "chat", "portal"), (35, 20, 30, 15))[0]
+            channel = _TICKET_CHANNEL(rng)
             yield {"ticket_id": f"TCK-{day:%y%m%d}-{number + 1:05d}", "customer_id": customer_id,
                    "channel": channel,
                    "priority": priority, "status": status, "contact_count": contacts,

@@ -1,11 +1,17 @@
 """`generate`: rows for every catalog object model, lazily, in batches, in declared column order.
 
 Each model has a producer that yields one record (field name -> value) at a time from the shared
-`World`; the generator projects records onto the model's declared fields, coerces values to the
-field types, and cuts the stream into batches. A field the producer does not know (one added to
-the catalog later) gets a type-correct value (one of its allowed values when it has any) when it
-is required, and stays empty otherwise; a model without a producer gets plain type-correct rows so
+`World`; models whose rows come out of one simulation (the order book, purchasing) share a
+family producer that yields each record tagged with its model, so the simulation runs once. The
+generator projects records onto the model's declared fields, coerces values to the field types,
+and cuts the stream into batches. A field the producer does not know (one added to the catalog
+later) gets a type-correct value (one of its allowed values when it has any) when it is
+required, and stays empty otherwise; a model without a producer gets plain type-correct rows so
 that no catalog model is ever left empty.
+
+Batches come model after model. A family streams its first (largest) model's batches as the
+simulation makes them and parks the other members' rows in temporary files (see `spool`), which
+it replays right after: a load still takes one model at a time, with memory bounded by a batch.
 """
 
 from __future__ import annotations
@@ -19,14 +25,16 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from services.catalog.domain import Field, FieldType, ObjectModel
-from services.demo import crm, ledger, order_rows, randomness, sales, supply
+from services.demo import crm, order_rows, randomness, sales, supply
 from services.demo.spec import DemoSpec
+from services.demo.spool import Spool
 from services.demo.world import World
 
 logger = logging.getLogger(__name__)
 
 Record = dict[str, Any]
 Producer = Callable[[World], Iterator[Record]]
+FamilyProducer = Callable[[World], Iterator[tuple[str, Record]]]
 DEFAULT_BATCH_SIZE = 5_000
 
 
@@ -36,6 +44,14 @@ class RowBatch(NamedTuple):
     object_model_code: str
     columns: tuple[str, ...]
     rows: list[tuple[object, ...]]
+
+
+class Family(NamedTuple):
+    """Models produced together by one simulation; `models` lists the one with the most rows
+    first (it streams, the others are spooled)."""
+
+    models: tuple[str, ...]
+    produce: FamilyProducer
 
 
 def _products(world: World) -> Iterator[Record]:
@@ -54,28 +70,22 @@ def _suppliers(world: World) -> Iterator[Record]:
 PRODUCERS: Mapping[str, Producer] = {
     "PRODUCT": _products,
     "SUPPLIER": _suppliers,
-    "ORDER": order_rows.order_rows,
-    "ORDER_LINE": order_rows.order_line_rows,
-    "SHIPMENT": order_rows.shipment_rows,
     "INVENTORY_SNAPSHOT": supply.inventory_snapshots,
-    "DEMAND_FORECAST": order_rows.demand_forecast_rows,
-    "PURCHASE_ORDER": supply.purchase_orders,
     "WORK_ORDER": supply.work_orders,
-    "RETURN": order_rows.return_rows,
     "CUSTOMER": crm.customers,
     "LEAD": crm.leads,
     "SUBSCRIPTION": crm.subscriptions,
-    "SURVEY_RESPONSE": order_rows.survey_rows,
     "SUPPORT_TICKET": crm.support_tickets,
     "MARKETING_SPEND": crm.marketing_spend,
     "SALES_REP": sales.sales_reps,
     "OPPORTUNITY": sales.opportunities,
     "QUOTA": sales.quotas,
-    "INVOICE": order_rows.invoice_rows,
-    "PAYMENT": order_rows.payment_rows,
-    "AP_INVOICE": supply.ap_invoices,
-    "GL_ENTRY": ledger.gl_entries,
 }
+
+FAMILIES: tuple[Family, ...] = (
+    Family(order_rows.ORDER_BOOK_MODELS, order_rows.order_book),
+    Family(supply.PURCHASING_MODELS, supply.purchasing),
+)
 
 
 def generate(
@@ -93,48 +103,113 @@ def generate(
     batches of at most `batch_size` rows. Raises ValueError for an invalid spec."""
     spec = DemoSpec(client_id, start, end, rows_per_day, seed)
     world = World(spec)
-    for model in catalog_models:
-        if only is not None and model.code not in only:
+    selected = {model.code: model for model in catalog_models
+                if only is None or model.code in only}
+    family_of = {code: family for family in FAMILIES for code in family.models}
+    done: set[str] = set()
+    for code, model in selected.items():
+        if code in done:
             continue
-        producer = PRODUCERS.get(model.code)
+        family = family_of.get(code)
+        if family is not None:
+            members = [selected[member] for member in family.models if member in selected]
+            done.update(member.code for member in members)
+            yield from _family_batches(world, family, members, batch_size)
+            continue
+        done.add(code)
+        producer = PRODUCERS.get(code)
         if producer is None:
-            logger.warning("no demo producer for object model %s; generating plain rows",
-                           model.code)
+            logger.warning("no demo producer for object model %s; generating plain rows", code)
             records = _plain_records(world, model)
         else:
             records = producer(world)
-        yield from _batches(model, _project(model, records), batch_size)
+        yield from _batches(model, records, batch_size)
 
 
-def _batches(model: ObjectModel, rows: Iterator[tuple[object, ...]],
-             size: int) -> Iterator[RowBatch]:
+def _batches(model: ObjectModel, records: Iterator[Record], size: int) -> Iterator[RowBatch]:
     columns = tuple(field.name for field in model.fields)
-    while batch := list(itertools.islice(rows, size)):
-        yield RowBatch(model.code, columns, batch)
+    projection = _Projection(model)
+    while batch := list(itertools.islice(records, size)):
+        yield RowBatch(model.code, columns, projection.rows(batch))
 
 
-def _project(model: ObjectModel, records: Iterator[Record]) -> Iterator[tuple[object, ...]]:
-    """Fast path while records carry every field (one C-level itemgetter per row, integers in
-    decimal fields converted); per-field getters with fallbacks once a field is missing."""
-    names = [field.name for field in model.fields]
-    pick = operator.itemgetter(*names)
-    decimals = [i for i, field in enumerate(model.fields) if field.type is FieldType.DECIMAL]
-    getters = [_getter(field, model) for field in model.fields]
-    complete = True
-    for number, record in enumerate(records):
-        if complete:
+def _family_batches(world: World, family: Family, members: list[ObjectModel],
+                    size: int) -> Iterator[RowBatch]:
+    """The batches of `members` (the selected models of `family`) from one run of its
+    simulation: the first member's as they come, then each other member's from its spool."""
+    streamed = members[0].code
+    columns = {model.code: tuple(field.name for field in model.fields) for model in members}
+    projections = {model.code: _Projection(model) for model in members}
+    pending: dict[str, list[Record]] = {model.code: [] for model in members}
+    spools = {model.code: Spool([field.type for field in model.fields])
+              for model in members[1:]}
+    try:
+        for code, record in family.produce(world):
+            records = pending.get(code)
+            if records is None:
+                continue  # a member the request did not select
+            records.append(record)
+            if len(records) >= size:
+                rows = projections[code].rows(records)
+                if code == streamed:
+                    yield RowBatch(code, columns[code], rows)
+                else:
+                    spools[code].write(rows)
+                pending[code] = []
+        if pending[streamed]:
+            yield RowBatch(streamed, columns[streamed],
+                           projections[streamed].rows(pending[streamed]))
+        for code, spool in spools.items():
+            if pending[code]:
+                spool.write(projections[code].rows(pending[code]))
+            for rows in spool.read():
+                yield RowBatch(code, columns[code], rows)
+            spool.close()
+    finally:
+        for spool in spools.values():
+            spool.close()
+
+
+class _Projection:
+    """Turns records into the model's rows, a batch at a time: one C-level itemgetter per row
+    while records carry every field (integers and floats in decimal fields converted),
+    per-field getters with fallbacks once a field is missing."""
+
+    def __init__(self, model: ObjectModel) -> None:
+        names = [field.name for field in model.fields]
+        self._pick = operator.itemgetter(*names)
+        self._single = len(names) == 1
+        self._decimals = [i for i, field in enumerate(model.fields)
+                          if field.type is FieldType.DECIMAL]
+        self._getters = [_getter(field, model) for field in model.fields]
+        self._complete = True
+        self._number = 0  # records projected so far: numbers the fallback values
+
+    def rows(self, records: list[Record]) -> list[tuple[object, ...]]:
+        first = self._number
+        self._number += len(records)
+        if self._complete:
             try:
-                values = pick(record)
+                picked = list(map(self._pick, records))
             except KeyError:
-                complete = False
+                self._complete = False
             else:
-                row = values if len(names) > 1 else (values,)
-                if any(type(row[i]) in _NUMBERS for i in decimals):
-                    row = tuple(_to_decimal(v) if i in decimals else v
-                                for i, v in enumerate(row))
-                yield row
-                continue
-        yield tuple(get(record, number) for get in getters)
+                rows: list[tuple[object, ...]] = (
+                    [(value,) for value in picked] if self._single else picked)
+                return self._with_decimals(rows)
+        getters = self._getters
+        return [tuple(get(record, number) for get in getters)
+                for number, record in enumerate(records, first)]
+
+    def _with_decimals(self, rows: list[tuple[object, ...]]) -> list[tuple[object, ...]]:
+        """`rows` with integers and floats in decimal fields as Decimal (checked column by
+        column in C; rows rebuilt only when a column needs it)."""
+        decimals = self._decimals
+        if not any(not _NUMBERS.isdisjoint(map(type, map(operator.itemgetter(i), rows)))
+                   for i in decimals):
+            return rows
+        return [tuple(_to_decimal(v) if i in decimals else v for i, v in enumerate(row))
+                for row in rows]
 
 
 def _getter(field: Field, model: ObjectModel) -> Callable[[Record, int], object]:
@@ -155,7 +230,7 @@ def _getter(field: Field, model: ObjectModel) -> Callable[[Record, int], object]
     return plain_value
 
 
-_NUMBERS = (int, float)
+_NUMBERS = frozenset((int, float))
 
 
 def _to_decimal(value: object) -> object:

@@ -1,5 +1,6 @@
-"""The general ledger: revenue and cost of goods posted from the invoices of each day, and the
-operating expenses, depreciation, interest and tax a business of this size books around them."""
+"""The general ledger: revenue and cost of goods posted from the invoices of each day (gathered
+while the order book is walked), and the operating expenses, depreciation, interest and tax a
+business of this size books around them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from services.demo import crm, randomness
 from services.demo.calendar import month_end
+from services.demo.orders import Order
 from services.demo.world import World
 
 Record = dict[str, Any]
@@ -36,30 +38,38 @@ _BELOW_EBITDA: tuple[tuple[str, str, str, str | None, float], ...] = (
 )
 
 
-def gl_entries(world: World) -> Iterator[Record]:
+class Postings:
+    """Revenue, cost of goods and freight of the invoiced orders, by issue day (and region),
+    gathered as the order book is walked once."""
+
+    def __init__(self, last_day: datetime.date) -> None:
+        self._last_day = last_day
+        self.revenue: dict[tuple[datetime.date, str], int] = {}
+        self.cogs: dict[tuple[datetime.date, str], int] = {}
+        self.freight: dict[datetime.date, int] = {}
+
+    def post(self, order: Order) -> None:
+        invoice = order.invoice
+        if invoice is None or invoice.status == "void" or invoice.issue_date > self._last_day:
+            return
+        key = (invoice.issue_date, order.region)
+        self.revenue[key] = self.revenue.get(key, 0) + invoice.amount_cents
+        self.cogs[key] = self.cogs.get(key, 0) + sum(
+            line.shipped_quantity * line.unit_cost_cents for line in order.lines)
+        self.freight[invoice.issue_date] = self.freight.get(invoice.issue_date, 0) + sum(
+            s.freight_cents for s in order.shipments)
+
+
+def gl_entries(world: World, postings: Postings) -> Iterator[Record]:
+    """The ledger: `postings` of every order in the range, then the scheduled expenses."""
     days = world.calendar.days
-    last = days[-1]
-    revenue: dict[tuple[datetime.date, str], int] = {}
-    cogs: dict[tuple[datetime.date, str], int] = {}
-    freight: dict[datetime.date, int] = {}
-    for day in days:
-        for order in world.orders(day):
-            invoice = order.invoice
-            if invoice is None or invoice.status == "void" or invoice.issue_date > last:
-                continue
-            key = (invoice.issue_date, order.region)
-            revenue[key] = revenue.get(key, 0) + invoice.amount_cents
-            cogs[key] = cogs.get(key, 0) + sum(
-                line.shipped_quantity * line.unit_cost_cents for line in order.lines)
-            freight[invoice.issue_date] = freight.get(invoice.issue_date, 0) + sum(
-                s.freight_cents for s in order.shipments)
-    for (day, region), cents in sorted(revenue.items()):
+    for (day, region), cents in sorted(postings.revenue.items()):
         stamp = f"JE-{day:%Y%m%d}"
         yield _entry(f"{stamp}-REV-{region}", "4000", "Product revenue", "revenue", None, cents,
                      day)
         yield _entry(f"{stamp}-COGS-{region}", "5000", "Cost of goods sold", "cogs", None,
-                     cogs[(day, region)], day)
-    for day, cents in sorted(freight.items()):
+                     postings.cogs[(day, region)], day)
+    for day, cents in sorted(postings.freight.items()):
         yield _entry(f"JE-{day:%Y%m%d}-FRT", "5100", "Freight out", "cogs", "CC-OPS", cents, day)
 
     monthly_revenue = _expected_monthly_revenue(world)

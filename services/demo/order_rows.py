@@ -1,4 +1,9 @@
-"""Rows of the order-to-cash models, read off the simulated order book."""
+"""Rows of the order-to-cash models, read off one simulation of the order book.
+
+Orders, their lines, shipments, invoices, payments, returns and survey answers, the ledger's
+revenue postings and the weekly demand actuals all derive from the same simulated orders, so the
+book is walked once and every model's rows come out of that single walk, tagged with their model.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,9 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from services.demo import names, orders, randomness
+from services.demo import ledger, names, orders, randomness
 from services.demo.calendar import midnight
-from services.demo.orders import Invoice, Order
+from services.demo.orders import Invoice, Order, orders_of_day
 from services.demo.world import World
 
 Record = dict[str, Any]
@@ -18,71 +23,79 @@ _OPENING_DAYS = 90
 # Opening invoices' size relative to an average order, by segment.
 _OPENING_VALUE_FACTOR = {"enterprise": 3.2, "mid_market": 1.1, "smb": 0.35, "consumer": 0.1}
 
+# The models `order_book` produces rows for, the one with the most rows first.
+ORDER_BOOK_MODELS = ("ORDER_LINE", "ORDER", "SHIPMENT", "INVOICE", "PAYMENT", "RETURN",
+                     "SURVEY_RESPONSE", "GL_ENTRY", "DEMAND_FORECAST")
 
-def _all_orders(world: World) -> Iterator[Order]:
+
+def order_book(world: World) -> Iterator[tuple[str, Record]]:
+    """(object model code, record) for every row of `ORDER_BOOK_MODELS`, simulating each day's
+    orders once."""
+    money, units = randomness.money, randomness.units
+    products = world.reference.orderable
+    product_ids = [product.product_id for product in products]
+    start = world.spec.start
+    postings = ledger.Postings(world.calendar.days[-1])
+    actuals = _WeeklyActuals(world)
     for day in world.calendar.days:
-        yield from world.orders(day)
-
-
-def order_rows(world: World) -> Iterator[Record]:
-    for order in _all_orders(world):
-        yield {"order_id": order.order_id, "customer_id": order.customer_id,
-               "channel": order.channel, "region": order.region, "status": order.status,
-               "order_value": randomness.money(order.value_cents),
-               "created_at": order.created_at, "promised_at": order.promised_at,
-               "shipped_at": order.shipped_at, "delivered_at": order.delivered_at,
-               "delivered_in_full": order.in_full,
-               "delivered_damage_free": order.damage_free,
-               "documentation_accurate": order.documentation_accurate}
-
-
-def order_line_rows(world: World) -> Iterator[Record]:
-    products = world.reference.orderable
-    for order in _all_orders(world):
-        for line in order.lines:
-            yield {"order_line_id": f"{order.order_id}-{line.number}",
-                   "order_id": order.order_id, "line_number": line.number,
-                   "product_id": products[line.product_index].product_id,
-                   "quantity": line.quantity, "shipped_quantity": line.shipped_quantity,
-                   "unit_price": randomness.money(line.unit_price_cents),
-                   "extended_price": randomness.money(line.quantity * line.unit_price_cents),
-                   "extended_cost": randomness.money(line.quantity * line.unit_cost_cents),
-                   "created_at": order.created_at}
-
-
-def shipment_rows(world: World) -> Iterator[Record]:
-    for order in _all_orders(world):
-        for shipment in order.shipments:
-            yield {"shipment_id": shipment.shipment_id, "order_id": order.order_id,
-                   "carrier": shipment.carrier, "status": shipment.status,
-                   "shipped_at": shipment.shipped_at, "delivered_at": shipment.delivered_at,
-                   "freight_cost": randomness.money(shipment.freight_cents),
-                   "damaged": shipment.damaged}
-
-
-def return_rows(world: World) -> Iterator[Record]:
-    products = world.reference.orderable
-    for order in _all_orders(world):
-        returned = order.returned
-        if returned is None:
-            continue
-        yield {"return_id": returned.return_id, "order_id": order.order_id,
-               "product_id": products[returned.product_index].product_id,
-               "quantity": returned.quantity, "reason": returned.reason,
-               "status": returned.status, "refund_amount": randomness.money(returned.refund_cents),
-               "requested_at": returned.requested_at, "received_at": returned.received_at,
-               "closed_at": returned.closed_at}
-
-
-def survey_rows(world: World) -> Iterator[Record]:
-    for order in _all_orders(world):
-        survey = order.survey
-        if survey is None:
-            continue
-        comment = names.survey_comment(survey.score, survey.comment_key)
-        yield {"response_id": survey.response_id, "customer_id": order.customer_id,
-               "score": survey.score, "channel": survey.channel, "comment": comment,
-               "responded_at": survey.responded_at}
+        for order in orders_of_day(world, day):
+            order_id = order.order_id
+            created_at = order.created_at
+            yield "ORDER", {
+                "order_id": order_id, "customer_id": order.customer_id,
+                "channel": order.channel, "region": order.region, "status": order.status,
+                "order_value": money(order.value_cents),
+                "created_at": created_at, "promised_at": order.promised_at,
+                "shipped_at": order.shipped_at, "delivered_at": order.delivered_at,
+                "delivered_in_full": order.in_full,
+                "delivered_damage_free": order.damage_free,
+                "documentation_accurate": order.documentation_accurate}
+            for line in order.lines:
+                yield "ORDER_LINE", {
+                    "order_line_id": f"{order_id}-{line.number}",
+                    "order_id": order_id, "line_number": line.number,
+                    "product_id": product_ids[line.product_index],
+                    "quantity": units(line.quantity),
+                    "shipped_quantity": units(line.shipped_quantity),
+                    "unit_price": money(line.unit_price_cents),
+                    "extended_price": money(line.quantity * line.unit_price_cents),
+                    "extended_cost": money(line.quantity * line.unit_cost_cents),
+                    "created_at": created_at}
+            for shipment in order.shipments:
+                yield "SHIPMENT", {
+                    "shipment_id": shipment.shipment_id, "order_id": order_id,
+                    "carrier": shipment.carrier, "status": shipment.status,
+                    "shipped_at": shipment.shipped_at, "delivered_at": shipment.delivered_at,
+                    "freight_cost": money(shipment.freight_cents),
+                    "damaged": shipment.damaged}
+            if order.invoice is not None:
+                yield "INVOICE", _invoice_row(order.invoice, order.customer_id, order_id)
+                yield from _payment_rows(order.invoice, start)
+                postings.post(order)
+            if order.returned is not None:
+                returned = order.returned
+                yield "RETURN", {
+                    "return_id": returned.return_id, "order_id": order_id,
+                    "product_id": product_ids[returned.product_index],
+                    "quantity": units(returned.quantity), "reason": returned.reason,
+                    "status": returned.status, "refund_amount": money(returned.refund_cents),
+                    "requested_at": returned.requested_at, "received_at": returned.received_at,
+                    "closed_at": returned.closed_at}
+            if order.survey is not None:
+                survey = order.survey
+                yield "SURVEY_RESPONSE", {
+                    "response_id": survey.response_id, "customer_id": order.customer_id,
+                    "score": survey.score, "channel": survey.channel,
+                    "comment": names.survey_comment(survey.score, survey.comment_key),
+                    "responded_at": survey.responded_at}
+            actuals.count(day, order)
+    for invoice, customer_id in opening_receivables(world):
+        yield "INVOICE", _invoice_row(invoice, customer_id, None)
+        yield from _payment_rows(invoice, start)
+    for record in ledger.gl_entries(world, postings):
+        yield "GL_ENTRY", record
+    for record in actuals.forecast_rows():
+        yield "DEMAND_FORECAST", record
 
 
 def _invoice_row(invoice: Invoice, customer_id: str, order_id: str | None) -> Record:
@@ -92,31 +105,13 @@ def _invoice_row(invoice: Invoice, customer_id: str, order_id: str | None) -> Re
             "paid_date": invoice.paid_date}
 
 
-def invoice_rows(world: World) -> Iterator[Record]:
-    for order in _all_orders(world):
-        if order.invoice is not None:
-            yield _invoice_row(order.invoice, order.customer_id, order.order_id)
-    for invoice, customer_id in opening_receivables(world):
-        yield _invoice_row(invoice, customer_id, None)
-
-
-def _invoices(world: World) -> Iterator[Invoice]:
-    for order in _all_orders(world):
-        if order.invoice is not None:
-            yield order.invoice
-    for invoice, _ in opening_receivables(world):
-        yield invoice
-
-
-def payment_rows(world: World) -> Iterator[Record]:
-    start = world.spec.start
-    for invoice in _invoices(world):
-        for payment in invoice.payments:
-            if payment.received_at < start:
-                continue
-            yield {"payment_id": payment.payment_id, "invoice_id": invoice.invoice_id,
-                   "amount": randomness.money(payment.amount_cents), "method": payment.method,
-                   "received_at": payment.received_at}
+def _payment_rows(invoice: Invoice, start: datetime.datetime) -> Iterator[tuple[str, Record]]:
+    for payment in invoice.payments:
+        if payment.received_at < start:
+            continue
+        yield "PAYMENT", {"payment_id": payment.payment_id, "invoice_id": invoice.invoice_id,
+                          "amount": randomness.money(payment.amount_cents),
+                          "method": payment.method, "received_at": payment.received_at}
 
 
 def opening_receivables(world: World) -> Iterator[tuple[Invoice, str]]:
@@ -151,33 +146,48 @@ def opening_receivables(world: World) -> Iterator[tuple[Invoice, str]]:
             yield invoice, customer_id
 
 
-def demand_forecast_rows(world: World) -> Iterator[Record]:
-    """Weekly forecast per product for the weeks wholly inside the range; the actual is what
-    customers really ordered that week, the forecast is what planning expected four weeks out."""
-    days = world.calendar.days
-    products = world.reference.orderable
-    first_monday = days[0] + datetime.timedelta(days=(7 - days[0].weekday()) % 7)
-    monday = first_monday
-    while monday + datetime.timedelta(days=6) <= days[-1]:
-        week_days = [monday + datetime.timedelta(days=d) for d in range(7)]
-        if not all(world.calendar.fraction_in_range(d) == 1.0 for d in week_days):
+class _WeeklyActuals:
+    """Units customers ordered per product in each week wholly inside the range (cancelled
+    orders aside), counted as the book is walked, and the forecasts set against them."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+        days = world.calendar.days
+        first_monday = days[0] + datetime.timedelta(days=(7 - days[0].weekday()) % 7)
+        self._mondays: list[datetime.date] = []
+        monday = first_monday
+        while monday + datetime.timedelta(days=6) <= days[-1]:
+            week = [monday + datetime.timedelta(days=d) for d in range(7)]
+            if all(world.calendar.fraction_in_range(d) == 1.0 for d in week):
+                self._mondays.append(monday)
             monday += datetime.timedelta(days=7)
-            continue
-        actual = [0] * len(products)
-        for day in week_days:
-            for order in world.orders(day):
-                if order.status == "cancelled":
-                    continue
-                for line in order.lines:
-                    actual[line.product_index] += line.quantity
-        rng = randomness.stream(world.spec.seed, world.spec.client_id, "forecast",
-                                monday.isoformat())
-        year, week, _ = monday.isocalendar()
-        for index, product in enumerate(products):
-            bias = 1.04 + rng.gauss(0, 0.18)
-            forecast = max(0, round(actual[index] * bias + rng.gauss(0, 2 + math.sqrt(
-                actual[index]))))
-            yield {"forecast_id": f"FC-{year}W{week:02d}-{product.product_id}",
-                   "product_id": product.product_id, "period_start": monday,
-                   "forecast_quantity": forecast, "actual_quantity": actual[index]}
-        monday += datetime.timedelta(days=7)
+        self._units: dict[datetime.date, list[int]] = {}
+        self._product_count = len(world.reference.orderable)
+
+    def count(self, day: datetime.date, order: Order) -> None:
+        if order.status == "cancelled":
+            return
+        monday = day - datetime.timedelta(days=day.weekday())
+        units = self._units.get(monday)
+        if units is None:
+            units = self._units[monday] = [0] * self._product_count
+        for line in order.lines:
+            units[line.product_index] += line.quantity
+
+    def forecast_rows(self) -> Iterator[Record]:
+        """Weekly forecast per product; the actual is what customers really ordered that week,
+        the forecast is what planning expected four weeks out."""
+        world = self._world
+        products = world.reference.orderable
+        for monday in self._mondays:
+            actual = self._units.get(monday, [0] * self._product_count)
+            rng = randomness.stream(world.spec.seed, world.spec.client_id, "forecast",
+                                    monday.isoformat())
+            year, week, _ = monday.isocalendar()
+            for index, product in enumerate(products):
+                bias = 1.04 + rng.gauss(0, 0.18)
+                forecast = max(0, round(actual[index] * bias + rng.gauss(0, 2 + math.sqrt(
+                    actual[index]))))
+                yield {"forecast_id": f"FC-{year}W{week:02d}-{product.product_id}",
+                       "product_id": product.product_id, "period_start": monday,
+                       "forecast_quantity": forecast, "actual_quantity": actual[index]}

@@ -34,13 +34,13 @@ PAYMENT_TERMS = {"enterprise": 45, "mid_market": 30, "smb": 30, "consumer": 0}
 # Days paid after (negative: before) the due date: mean and standard deviation.
 PAYS_LATE_BY = {"enterprise": (-1.0, 9.0), "mid_market": (-3.0, 7.0), "smb": (-4.0, 6.0)}
 _METHODS = {
-    "enterprise": (("wire", "ach"), (60, 40)),
-    "mid_market": (("ach", "wire", "check"), (60, 20, 20)),
-    "smb": (("ach", "check", "card"), (50, 30, 20)),
-    "consumer": (("card",), (1,)),
+    "enterprise": randomness.WeightedChoice(("wire", "ach"), (60, 40)),
+    "mid_market": randomness.WeightedChoice(("ach", "wire", "check"), (60, 20, 20)),
+    "smb": randomness.WeightedChoice(("ach", "check", "card"), (50, 30, 20)),
+    "consumer": randomness.WeightedChoice(("card",), (1,)),
 }
-_RETURN_REASONS = ("defective", "wrong_item", "not_needed", "other")
-_RETURN_REASON_WEIGHTS = (35, 20, 35, 10)
+_RETURN_REASON = randomness.WeightedChoice(("defective", "wrong_item", "not_needed", "other"),
+                                           (35, 20, 35, 10))
 
 
 class Line(NamedTuple):
@@ -247,8 +247,7 @@ def invoice_for(world: WorldBase, rng: random.Random, order: Order) -> Invoice:
         days = max(1, int(terms + rng.gauss(mean, deviation)))
         if order.documentation_accurate is False or rng.random() < 0.03:
             days += rng.randint(15, 45)  # disputed invoice
-    methods, weights = _METHODS[order.segment]
-    method = rng.choices(methods, weights)[0]
+    method = _METHODS[order.segment](rng)
     paid = issue + datetime.timedelta(days=days)
     received = midnight(paid) + datetime.timedelta(hours=rng.uniform(7, 18))
     if order.segment == "consumer":
@@ -278,7 +277,7 @@ def _return(world: WorldBase, rng: random.Random, order: Order) -> Return | None
     assert order.delivered_at is not None
     line = order.lines[rng.randrange(len(order.lines))]
     quantity = max(1, int(line.shipped_quantity * rng.uniform(0.2, 1.0)))
-    reason = "damaged" if damaged else rng.choices(_RETURN_REASONS, _RETURN_REASON_WEIGHTS)[0]
+    reason = "damaged" if damaged else _RETURN_REASON(rng)
     requested = (order.delivered_at + datetime.timedelta(days=rng.uniform(0.3, 18))).replace(
         microsecond=0)
     received = (requested + datetime.timedelta(days=rng.uniform(2, 7))).replace(microsecond=0)

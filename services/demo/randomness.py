@@ -7,11 +7,13 @@ Python's `hash()` is salted per process, so seeds are derived with BLAKE2 instea
 
 from __future__ import annotations
 
+import bisect
 import decimal
 import hashlib
+import itertools
 import random
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -43,6 +45,23 @@ def unit(key: int, index: int) -> float:
 
 def pick(key: int, index: int, options: Sequence[T]) -> T:
     return options[mix(key, index) % len(options)]
+
+
+class WeightedChoice(Generic[T]):
+    """`rng.choices(options, weights)[0]` with the cumulative weights worked out once: the same
+    single draw and the same answer, at a fraction of the cost in a loop run millions of times."""
+
+    def __init__(self, options: Sequence[T], weights: Sequence[float]) -> None:
+        if not options or len(options) != len(weights):
+            raise ValueError("options and weights must be non-empty and of equal length")
+        self._options = tuple(options)
+        self._cumulative = tuple(itertools.accumulate(weights))
+        self._total = self._cumulative[-1] + 0.0
+        self._last = len(self._options) - 1
+
+    def __call__(self, rng: random.Random) -> T:
+        draw = rng.random() * self._total
+        return self._options[bisect.bisect_right(self._cumulative, draw, 0, self._last)]
 
 
 def count(rng: random.Random, expected: float) -> int:

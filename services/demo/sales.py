@@ -21,6 +21,8 @@ _AMOUNT_MEDIAN = {"enterprise": 60_000.0, "mid_market": 20_000.0, "smb": 6_000.0
 _AMOUNT_SIGMA = 0.5
 _CYCLE_MEDIAN_DAYS = 44.0
 _CYCLE_SIGMA = 0.5
+_SOURCE = randomness.WeightedChoice(("inbound", "outbound", "partner", "expansion"),
+                                   (35, 30, 15, 20))
 _OPEN_STAGES = ("prospecting", "qualification", "proposal", "negotiation")
 
 
@@ -56,8 +58,7 @@ def opportunities(world: WorldBase) -> Iterator[Record]:
                 closes = closes.replace(day=1) - datetime.timedelta(days=rng.randint(0, 3))
                 closes = max(closes, created.date())
             owner = owners[rng.randrange(len(owners))].sales_rep_id
-            source = rng.choices(("inbound", "outbound", "partner", "expansion"),
-                                 (35, 30, 15, 20))[0]
+            source = _SOURCE(rng)
             product_line = names.PRODUCT_LINES[rng.randrange(len(names.PRODUCT_LINES))]
             slipped_push = rng.randint(3, 45)
             keeps_stale_date = rng.random() < 0.4

@@ -84,17 +84,23 @@ def _ap_invoice(invoice_id: str, supplier: Supplier, po_id: str | None, cents: i
             "paid_date": paid if status == "paid" else None}
 
 
-def purchase_orders(world: WorldBase) -> Iterator[Record]:
-    for order, _ in purchase_orders_with_invoices(world):
-        yield order
+PURCHASING_MODELS = ("PURCHASE_ORDER", "AP_INVOICE")
 
 
-def ap_invoices(world: WorldBase) -> Iterator[Record]:
-    """Invoices for received purchase orders, invoices without a PO (services, utilities), and
-    the payables already open when the range starts (so days-payable is realistic from day one)."""
-    for _, invoice in purchase_orders_with_invoices(world):
+def purchasing(world: WorldBase) -> Iterator[tuple[str, Record]]:
+    """(object model code, record) for the purchase orders and every supplier invoice, each
+    purchase order simulated once: invoices for received purchase orders, invoices without a PO
+    (services, utilities), and the payables already open when the range starts (so days-payable
+    is realistic from day one)."""
+    for order, invoice in purchase_orders_with_invoices(world):
+        yield "PURCHASE_ORDER", order
         if invoice is not None:
-            yield invoice
+            yield "AP_INVOICE", invoice
+    for invoice in _invoices_without_order(world):
+        yield "AP_INVOICE", invoice
+
+
+def _invoices_without_order(world: WorldBase) -> Iterator[Record]:
     spec = world.spec
     calendar = world.calendar
     suppliers = world.reference.suppliers
@@ -139,7 +145,8 @@ def work_orders(world: WorldBase) -> Iterator[Record]:
                       "product_id": products[index].product_id,
                       "plant": plants[rng.randrange(len(plants))],
                       "planned_start_at": planned_start.replace(microsecond=0),
-                      "planned_end_at": planned_end, "planned_quantity": planned_quantity}
+                      "planned_end_at": planned_end,
+                      "planned_quantity": randomness.units(planned_quantity)}
             if rng.random() < 0.02:
                 status, completed_at, produced = "cancelled", None, 0
             elif completed < spec.end:
@@ -151,7 +158,8 @@ def work_orders(world: WorldBase) -> Iterator[Record]:
                 status, completed_at, produced = "planned", None, 0
             good = math.floor(produced * yield_rate)
             yield {**record, "status": status, "completed_at": completed_at,
-                   "produced_quantity": produced, "good_quantity": good}
+                   "produced_quantity": randomness.units(produced),
+                   "good_quantity": randomness.units(good)}
 
 
 def _weighted_index(cumulative: tuple[float, ...], draw: float) -> int:
@@ -185,6 +193,6 @@ def inventory_snapshots(world: WorldBase) -> Iterator[Record]:
             noise = 0.9 + 0.2 * randomness.unit(key, ordinal * 7919 + slot)
             on_hand = round((safety + demand * 2 * cycle * (1 - position)) * noise + residual)
             yield {"snapshot_date": day, "product_id": product.product_id,
-                   "location_id": location, "on_hand_quantity": on_hand,
+                   "location_id": location, "on_hand_quantity": randomness.units(on_hand),
                    "on_hand_value": randomness.money(on_hand * product.unit_cost_cents),
-                   "safety_stock_quantity": round(safety + residual / 2)}
+                   "safety_stock_quantity": randomness.units(round(safety + residual / 2))}

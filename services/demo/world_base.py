@@ -15,6 +15,9 @@ from services.demo.spec import DemoSpec, Volumes
 # Leads convert at about 12 %; new customers per day follow from the lead volume.
 LEAD_CONVERSION = 0.12
 NEW_CUSTOMER_SHARE = 0.05
+_ACQUISITION_CHANNEL = randomness.WeightedChoice(
+    ("paid_search", "organic", "referral", "event", "outbound", "partner"),
+    (30, 20, 15, 10, 15, 10))
 
 
 class WorldBase:
@@ -55,8 +58,7 @@ class WorldBase:
         for number in range(count):
             acquired = self.calendar.moment(rng, day)
             lead_age = datetime.timedelta(days=rng.uniform(2, 40), hours=rng.uniform(0, 8))
-            channel = rng.choices(("paid_search", "organic", "referral", "event", "outbound",
-                                   "partner"), (30, 20, 15, 10, 15, 10))[0]
+            channel = _ACQUISITION_CHANNEL(rng)
             customer = self.reference.new_customer(
                 self.new_customer_id(day, number), serial_base + number, acquired, channel)
             result.append((customer, acquired - lead_age))

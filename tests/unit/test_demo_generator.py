@@ -14,11 +14,13 @@ from analytics.data.v1 import data_pb2
 
 from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import Cardinality, Field, FieldType, ObjectModel
-from services.demo import rpc
+from services.demo import order_rows, rpc
 from services.demo.calendar import Calendar
+from services.demo.generation_process import GeneratorProcess
 from services.demo.generator import generate
 from services.demo.scope import with_referenced_models
 from services.demo.spec import DemoSpec
+from services.demo.spool import Spool
 from services.errors import InvalidArgument
 
 UTC = datetime.UTC
@@ -381,6 +383,79 @@ def test_rows_come_lazily_in_bounded_batches(models: tuple[ObjectModel, ...]) ->
     second = next(batches)
     assert len(first.rows) <= 1_000 and len(second.rows) <= 1_000
     assert time.perf_counter() - started < 30
+
+
+def test_each_day_of_the_order_book_is_simulated_once(
+    models: tuple[ObjectModel, ...], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    simulated: collections.Counter[datetime.date] = collections.Counter()
+    simulate = order_rows.orders_of_day
+
+    def counted(world: Any, day: datetime.date) -> Any:
+        simulated[day] += 1
+        return simulate(world, day)
+
+    monkeypatch.setattr(order_rows, "orders_of_day", counted)
+    rows = collect(models, end=START + datetime.timedelta(days=10))
+    assert rows["ORDER"] and rows["PAYMENT"] and rows["GL_ENTRY"]
+    assert set(simulated.values()) == {1}
+    assert len(simulated) == len(DemoSpec("acme", START, START + datetime.timedelta(days=10),
+                                          ROWS_PER_DAY, SEED).days)
+
+
+def test_a_model_generated_alone_matches_the_same_model_generated_with_its_family(
+    models: tuple[ObjectModel, ...], rows: Rows,
+) -> None:
+    for code in ("PAYMENT", "GL_ENTRY", "AP_INVOICE"):
+        alone = collect(models, only={code})
+        assert set(alone) == {code}
+        assert alone[code] == rows[code], code
+
+
+def test_a_generator_process_gives_the_batches_of_the_generator(
+    models: tuple[ObjectModel, ...],
+) -> None:
+    end = START + datetime.timedelta(days=4)
+    process = GeneratorProcess(models, "acme", START, end, ROWS_PER_DAY, SEED, batch_size=700)
+    assert list(process) == list(generate(models, "acme", START, end, ROWS_PER_DAY, SEED,
+                                          batch_size=700))
+    with pytest.raises(StopIteration):
+        next(process)
+
+
+def test_a_generator_process_refuses_a_bad_spec_at_once_and_stops_when_closed(
+    models: tuple[ObjectModel, ...],
+) -> None:
+    with pytest.raises(ValueError, match="end must be after start"):
+        GeneratorProcess(models, "acme", END, START, ROWS_PER_DAY, SEED)
+    process = GeneratorProcess(models, "acme", START, END, 5_000, SEED, batch_size=100)
+    assert next(process).rows
+    child = process._process
+    assert child is not None and child.poll() is None
+    process.close()
+    assert child.poll() is not None
+    with pytest.raises(StopIteration):
+        next(process)
+
+
+def test_a_spool_gives_back_the_batches_it_was_given() -> None:
+    types = (FieldType.STRING, FieldType.TIMESTAMP, FieldType.DATE, FieldType.DECIMAL,
+             FieldType.INTEGER, FieldType.BOOLEAN)
+    moment = datetime.datetime(2026, 3, 29, 1, 59, 58, 123_456, tzinfo=UTC)
+    first = [("a", moment, datetime.date(2026, 3, 29), decimal.Decimal("12.30"), 7, True),
+             ("b", None, None, None, None, None)]
+    second = [("c", datetime.datetime(1969, 12, 31, 23, 0, tzinfo=datetime.timezone(
+        datetime.timedelta(hours=-5))), datetime.date(1, 1, 1), decimal.Decimal("-0.001"), -3,
+        False)]
+    spool = Spool(types)
+    spool.write(first)
+    spool.write(second)
+    back = list(spool.read())
+    spool.close()
+    assert back == [first, second]
+    assert [type(value) for value in back[0][0]] == [type(value) for value in first[0]]
+    assert str(back[0][0][3]) == "12.30" and back[1][0][1].utcoffset() == datetime.timedelta(0)
+    assert list(Spool(types).read()) == []
 
 
 def test_fields_and_models_the_generator_does_not_know_still_get_valid_rows(
