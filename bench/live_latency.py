@@ -19,7 +19,10 @@ The client runs in this one Python process on the same machine as the stack, whe
 with the stack for CPU. So that it does not become the bottleneck at large N, only a sample of the
 streams (`--sample`, 20 by default) is parsed and timed; the others are read as raw bytes, at the
 pace the hub sends them. Each pair's latency is also split at the value's `computed_at` (commit →
-computed: relay, bus, recomputation; computed → receipt: publish, fan-out, stream).
+computed: relay, bus, recomputation; computed → receipt: publish, fan-out, stream), and the first
+leg again at the moment the relay appended the batch's DataChanged to the bus (the stream entry's
+id). Each phase also prints the share of a core that the hub, calculation, data and Redis
+processes, and this client, used while it ran: on a shared machine it tells starved from busy.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import asyncio
 import bisect
 import contextlib
 import datetime
+import os
 import random
 import statistics
 import sys
@@ -44,6 +48,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import grpc  # noqa: E402
+import redis.asyncio as redis  # noqa: E402
 from analytics.data.v1 import data_pb2, data_pb2_grpc  # noqa: E402
 from analytics.gateway.v1 import stream_pb2, stream_pb2_grpc  # noqa: E402
 from analytics.type.v1 import types_pb2  # noqa: E402
@@ -51,6 +56,8 @@ from google.protobuf import struct_pb2  # noqa: E402
 
 from analytics_engine.credentials import channel_with  # noqa: E402
 from bench import harness  # noqa: E402
+from services.bus.envelopes import ENVELOPE_FIELD, decode_envelope  # noqa: E402
+from services.bus.names import DATA_CHANGED_STREAM  # noqa: E402
 from services.catalog.catalog_files import load_catalog_files  # noqa: E402
 from services.catalog.domain import Catalog, Field, FieldType, ObjectModel  # noqa: E402
 
@@ -143,12 +150,15 @@ class Ledger:
     committed_at: dict[str, list[float | None]] = field(default_factory=dict)
     # The same moments on the wall clock, to compare with a value's `computed_at`.
     committed_wall: dict[str, list[float]] = field(default_factory=dict)
+    # When the relay put each batch's DataChanged on the bus (wall clock, from the entry id).
+    relayed_wall: dict[str, list[float | None]] = field(default_factory=dict)
     failures: int = 0
 
     def reset(self, models: Sequence[ObjectModel]) -> None:
         self.row_times = {m.code: [] for m in models}
         self.committed_at = {m.code: [] for m in models}
         self.committed_wall = {m.code: [] for m in models}
+        self.relayed_wall = {m.code: [] for m in models}
 
 
 def micros(moment: datetime.datetime) -> int:
@@ -184,6 +194,7 @@ async def feed(
         ledger.row_times[model.code].append(stamp)
         ledger.committed_at[model.code].append(None)
         ledger.committed_wall[model.code].append(0.0)
+        ledger.relayed_wall[model.code].append(None)
         try:
             await data.IngestRows(  # type: ignore[misc]
                 data_pb2.IngestRowsRequest(
@@ -199,6 +210,29 @@ async def feed(
                 print(f"  ingest failed: {error.code()} {error.details()}"[:300])
         sent += 1
         await asyncio.sleep(max(0.0, started + sent * interval - time.monotonic()))
+
+
+async def watch_relay(bus: Any, ledger: Ledger) -> None:
+    """Notes when each batch's DataChanged reached the bus (the stream entry's id is the moment
+    Redis appended it), matched to its batch by the watermark: the commit → relayed leg."""
+    last = "$"
+    while True:
+        reply = await bus.xread({DATA_CHANGED_STREAM: last}, count=1000, block=1000)
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                last = entry_id
+                message = decode_envelope(fields.get(ENVELOPE_FIELD, b""))
+                if message is None or message.WhichOneof("payload") != "data_changed":
+                    continue
+                changed = message.data_changed
+                times = ledger.row_times.get(changed.object_model_code)
+                if times is None or not changed.HasField("watermark"):
+                    continue
+                mark = changed.watermark.seconds * 1_000_000 + changed.watermark.nanos // 1000
+                index = bisect.bisect_left(times, mark)
+                relayed = ledger.relayed_wall[changed.object_model_code]
+                if index < len(times) and times[index] == mark and relayed[index] is None:
+                    relayed[index] = int(entry_id.split(b"-")[0]) / 1000
 
 
 # -- the streams --------------------------------------------------------------------------------
@@ -270,21 +304,35 @@ class Streams:
         seconds = time.monotonic() - started
         failures, first = 0, ""
         for task, wait in zip(self.tasks[-count:], waits, strict=True):
-            failed = not wait.done() or (task.done() and task.exception() is not None)
+            failed = not wait.done() or (
+                task.done() and (task.cancelled() or task.exception() is not None)
+            )
             if failed:
                 failures += 1
                 if not first:
-                    first = repr(task.exception()) if task.done() else "no snapshot in time"
+                    if not task.done():
+                        first = "no snapshot in time"
+                    else:
+                        first = "cancelled" if task.cancelled() else repr(task.exception())
             wait.cancel()
         return failures, seconds, first[:300]
 
     async def _drain(self, call: Any, opened: asyncio.Event) -> None:
         """A stream outside the sample: read as the hub sends, never parsed (the first message is
         the snapshot)."""
-        async for _ in call:
-            opened.set()
+        try:
+            async for _ in call:
+                opened.set()
+        finally:
+            opened.set()  # a stream that failed to open is counted now, not at the time limit
 
     async def _consume(self, call: Any, opened: asyncio.Event, receipts: Receipts) -> None:
+        try:
+            await self._record(call, opened, receipts)
+        finally:
+            opened.set()  # a stream that failed to open is counted now, not at the time limit
+
+    async def _record(self, call: Any, opened: asyncio.Event, receipts: Receipts) -> None:
         model_of_kpi = self._work.model_of_kpi
         ledger = self._ledger
         async for message in call:
@@ -326,6 +374,9 @@ class Latencies:
 
     total: list[float] = field(default_factory=list)
     to_computed: list[float] = field(default_factory=list)
+    # Per batch (not per stream): commit → on the bus; per pair: on the bus → computed.
+    to_relayed: list[float] = field(default_factory=list)
+    relayed_to_computed: list[float] = field(default_factory=list)
     to_receipt: list[float] = field(default_factory=list)
     missing: int = 0
 
@@ -345,15 +396,29 @@ def latencies(receipts: Sequence[Receipts], ledger: Ledger) -> Latencies:
             if at is not None:
                 found.total.append((moment - at) * 1000)
                 found.to_computed.append((computed - ledger.committed_wall[model][batch]) * 1000)
+                relayed = ledger.relayed_wall[model][batch]
+                if relayed is not None:
+                    found.relayed_to_computed.append((computed - relayed) * 1000)
                 found.to_receipt.append((wall - computed) * 1000)
                 seen += 1
         found.missing += committed - seen
+    for model, moments in ledger.relayed_wall.items():
+        for batch, relayed in enumerate(moments):
+            if relayed is not None and ledger.committed_at[model][batch] is not None:
+                found.to_relayed.append((relayed - ledger.committed_wall[model][batch]) * 1000)
     return found
 
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # utime and stime are the 14th and 15th fields of the line (the 12th and 13th after the name).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kb(pid: int) -> int:
@@ -374,10 +439,15 @@ class Phase:
     # Medians of the two legs (see Latencies).
     to_computed: float | None
     to_receipt: float | None
+    # commit → computed split at the moment the relay put the batch on the bus.
+    to_relayed: float | None
+    relayed_to_computed: float | None
     pairs: int
     missing: int
     ingest_failures: int
     batches: int
+    # Share of one core each process used while the phase ran (the bench client included).
+    cpu: dict[str, float] = field(default_factory=dict)
 
 
 async def measure(
@@ -388,11 +458,18 @@ async def measure(
     client: str,
     args: argparse.Namespace,
     count: int,
+    pids: dict[str, int],
+    bus: Any,
 ) -> Phase:
     streams.recording = True
     ledger.reset(work.models)
     maker = RowMaker()
     per_model = args.rate / len(work.models)
+    watched = {**pids, "bench client": os.getpid()}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+    started = time.monotonic()
+    relay_watch = asyncio.create_task(watch_relay(bus, ledger))
+    await asyncio.sleep(0.1)  # its first read must be waiting before the first batch commits
     await asyncio.gather(
         *(
             feed(data, client, model, per_model, args.batch_rows, args.seconds, ledger, maker)
@@ -401,6 +478,11 @@ async def measure(
     )
     await asyncio.sleep(args.drain)
     streams.recording = False
+    relay_watch.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await relay_watch
+    elapsed = time.monotonic() - started
+    cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / elapsed for name, pid in watched.items()}
     found = latencies(streams.receipts, ledger)
     return Phase(
         streams=count,
@@ -408,10 +490,15 @@ async def measure(
         p99=percentile(found.total, 0.99) if found.total else None,
         to_computed=statistics.median(found.to_computed) if found.total else None,
         to_receipt=statistics.median(found.to_receipt) if found.total else None,
+        to_relayed=statistics.median(found.to_relayed) if found.to_relayed else None,
+        relayed_to_computed=(
+            statistics.median(found.relayed_to_computed) if found.relayed_to_computed else None
+        ),
         pairs=len(found.total),
         missing=found.missing,
         ingest_failures=ledger.failures,
         batches=sum(len(times) for times in ledger.row_times.values()),
+        cpu=cpu,
     )
 
 
@@ -430,6 +517,15 @@ def report(phase: Phase) -> None:
             f"    medians of the legs: commit→computed {phase.to_computed:.0f} ms, "
             f"computed→receipt {phase.to_receipt:.0f} ms"
         )
+    if phase.to_relayed is not None and phase.relayed_to_computed is not None:
+        print(
+            f"    commit→computed split: commit→on the bus {phase.to_relayed:.0f} ms "
+            f"(relay), on the bus→computed {phase.relayed_to_computed:.0f} ms "
+            "(consumer, recomputation)"
+        )
+    if phase.cpu:
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in phase.cpu.items())
+        print(f"    CPU (share of one core) while measuring: {shares}")
 
 
 async def run(args: argparse.Namespace, record: Any) -> None:
@@ -453,6 +549,13 @@ async def run(args: argparse.Namespace, record: Any) -> None:
     channels = [channel_with(address, admin, options=options) for _ in range(args.connections)]
     data_channel = channel_with(data_entry.address, admin)
     data = data_pb2_grpc.DataServiceStub(data_channel)
+    # Processes whose CPU use each phase reports.
+    pids = {
+        name: entry.pid
+        for name in ("gateway", "calculation", "data", "redis")
+        if (entry := record.process(name)) is not None and entry.pid
+    }
+    bus = redis.Redis.from_url(record.redis_url)
     ledger = Ledger()
     streams = Streams(channels, work, PERIODS[args.period], ledger, args.history, args.sample)
     run_id = uuid.uuid4().hex[:6]
@@ -462,7 +565,7 @@ async def run(args: argparse.Namespace, record: Any) -> None:
         failures, _, first = await streams.open(client, 1)
         if failures:
             sys.exit(f"the single stream did not open: {first}")
-        report(await measure(streams, data, work, ledger, client, args, 1))
+        report(await measure(streams, data, work, ledger, client, args, 1, pids, bus))
         await streams.close()
 
         # N streams: memory per open stream, then the latency with fan-out.
@@ -482,7 +585,13 @@ async def run(args: argparse.Namespace, record: Any) -> None:
         )
         # Only the streams that opened are measured (the others never receive anything).
         open_streams = args.streams - failures
-        report(await measure(streams, data, work, ledger, client, args, open_streams))
+        report(await measure(streams, data, work, ledger, client, args, open_streams, pids, bus))
+        # Once the snapshots have long gone out: what the open streams hold in steady state.
+        steady = rss_kb(gateway.pid)
+        print(
+            f"  hub RSS after the phase, streams still open: {steady / 1024:.0f} MB: "
+            f"{(steady - before) / max(1, open_streams):.1f} KB per open stream"
+        )
         await streams.close()
 
         # A storm: every stream of a dashboard opening at once (e.g. after a hub restart).
@@ -500,6 +609,7 @@ async def run(args: argparse.Namespace, record: Any) -> None:
         for channel in channels:
             await channel.close()
         await data_channel.close()
+        await bus.aclose()
 
 
 def main() -> None:

@@ -87,6 +87,13 @@ def start(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, **options)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # utime and stime are the 14th and 15th fields of the line (the 12th and 13th after the name).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -288,9 +295,14 @@ async def run(args: argparse.Namespace) -> None:
         await asyncio.sleep(1.0)
         per_stream_kb = (rss_kb(hub.pid) - base_rss) / args.streams
         receiver.recording = True
+        cpu_before, messages_before = cpu_seconds(hub.pid), receiver.messages
+        started = time.monotonic()
         sent = await publish(redis_url, codes, args.rate, args.seconds)
         await asyncio.sleep(1.0)
         receiver.recording = False
+        hub_cpu = cpu_seconds(hub.pid) - cpu_before
+        elapsed = time.monotonic() - started
+        messages = receiver.messages - messages_before
         fanned = receiver.latencies_ms
         print(f"streams={args.streams} kpis={args.kpis} rate={args.rate}/s tick={args.tick}s")
         print(
@@ -304,6 +316,10 @@ async def run(args: argparse.Namespace) -> None:
                     f"p99={percentile(latencies, 0.99):.1f} ms over {len(latencies)} values"
                 )
         print(f"  published {sent} updates; {receiver.messages} stream messages received")
+        print(
+            f"  hub CPU while publishing: {hub_cpu / elapsed:.0%} of a core, "
+            f"{hub_cpu / max(1, messages) * 1e6:.0f} µs per stream message ({messages} messages)"
+        )
         for call in calls:
             call.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

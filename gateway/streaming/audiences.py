@@ -41,8 +41,10 @@ class Audience:
             return set()
         overflowed = self.pending.overflowed
         batch = Batch(self.pending.drain_keyed(), overflowed)
+        # Streams still holding the same unsent batch share its union with this one.
+        merged: dict[int, tuple[Batch, Batch]] = {}
         for stream in self.streams:
-            stream.receive(batch)
+            stream.receive(batch, merged)
         return self.streams
 
 

@@ -54,11 +54,14 @@ class PendingValues:
         return len(self._values)
 
     def offer(self, values: Iterable[KeyedValue]) -> None:
-        """Keep each value unless a newer one of the same key is already waiting."""
+        """Keep each value in place of the one of the same key waiting, if any.
+
+        Values are offered in the order the hub accepted them (hub.LatestValues decides which of
+        two values is the newer, by data version when both were published), so the last one
+        offered is the newest: comparing computation times here would undo that decision when
+        two overlapping computations finished in the other order."""
         for key, value in values:
             waiting = self._values.get(key)
-            if waiting is not None and computed_order(waiting) > computed_order(value):
-                continue
             if waiting is None and len(self._values) >= self._capacity:
                 self.overflowed = True
                 continue
@@ -84,11 +87,20 @@ class PendingValues:
 
     def drain_keyed(self) -> list[KeyedValue]:
         """`drain`, each value with its key."""
-        # Sorted by key (KPI, bucket, ...) re-ordered as (bucket, KPI): no protobuf field reads.
-        ordered = sorted(self._values.items(), key=lambda item: (item[0][1], item[0][0]))
+        ordered = in_send_order(self._values)
         self._values = {}
         self.overflowed = False
         return ordered
+
+
+def _send_order(item: KeyedValue) -> tuple[int, str]:
+    return (item[0][1], item[0][0])
+
+
+def in_send_order(values: dict[ValueKey, types_pb2.KpiValue]) -> list[KeyedValue]:
+    """Oldest bucket first, then by KPI: the key (KPI, bucket, ...) re-ordered, no protobuf field
+    reads."""
+    return sorted(values.items(), key=_send_order)
 
 
 class Batch:
@@ -102,6 +114,14 @@ class Batch:
         self.values = [value for _, value in keyed]
         self.keys = frozenset(key for key, _ in keyed)
         self.overflowed = overflowed
+
+    def followed_by(self, later: Batch) -> Batch:
+        """This batch and `later`, a batch of the same buffer drained after it, as one: what a
+        stream that has sent neither sends instead. `later`'s values win (the hub passes on only
+        values newer than those it saw)."""
+        merged = dict(self.keyed)
+        merged.update(later.keyed)
+        return Batch(in_send_order(merged), self.overflowed or later.overflowed)
 
     def supersedes(self, earlier: Batch) -> bool:
         """True when this batch holds a value for every key of `earlier`, a batch of the same

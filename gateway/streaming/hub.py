@@ -33,7 +33,7 @@ from gateway.streaming.calculation_client import (
     Viewer,
 )
 from gateway.streaming.channel_listener import ChannelListener
-from gateway.streaming.latest_values import LatestValues
+from gateway.streaming.latest_values import LatestValues, update_rank
 from gateway.streaming.live_stream import Ending, EndReason, KpiFailure, LiveStream
 from gateway.streaming.snapshot_reads import SnapshotReads, failed
 from gateway.streaming.stream_request import StreamRequest
@@ -199,13 +199,18 @@ class StreamHub:
             log.warning("dropping a message on %s that is not a KpiUpdated", channel)
             return
         self.updates_received += 1
-        self._fan_out(update.subscription_key, update.values)
+        self._fan_out(update.subscription_key, update.values, update_rank(update.data_versions))
 
-    def _fan_out(self, subscription_key: str, values: Iterable[types_pb2.KpiValue]) -> None:
+    def _fan_out(
+        self,
+        subscription_key: str,
+        values: Iterable[types_pb2.KpiValue],
+        rank: int | None = None,
+    ) -> None:
         audiences = self._audiences.audiences_watching(subscription_key)
         if not audiences:
             return
-        news = self._latest.changed(subscription_key, values)
+        news = self._latest.changed(subscription_key, values, rank)
         if not news:
             return
         # Into each audience's buffer once, whatever its number of streams; the tick hands it on.

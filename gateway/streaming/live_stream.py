@@ -7,7 +7,6 @@ into at most one message. Kept small (slots, no task of its own): a hub holds th
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import itertools
 from collections.abc import Iterable
@@ -25,6 +24,7 @@ from gateway.streaming.coalescing import (
     computed_order,
     value_key,
 )
+from gateway.streaming.wake import Wake
 
 _stream_numbers = itertools.count(1)
 
@@ -85,7 +85,7 @@ class LiveStream:
     def __init__(self, stream_id: str, period: LivePeriod, capacity: int, now: float) -> None:
         self.stream_id = stream_id
         self.period = period
-        self.wake = asyncio.Event()
+        self.wake = Wake()
         # Monotonic time of the last message sent (heartbeats are due after a quiet interval).
         self.last_sent = now
         self._pending = PendingValues(capacity)
@@ -119,9 +119,13 @@ class LiveStream:
         if self._pending.overflowed:
             self._fell_behind()
 
-    def receive(self, batch: Batch) -> None:
+    def receive(self, batch: Batch, merged: dict[int, tuple[Batch, Batch]] | None = None) -> None:
         """An audience's batch for this tick: kept as is when nothing else waits (the common
-        case, costing nothing per value), merged otherwise."""
+        case, costing nothing per value), merged otherwise.
+
+        `merged` is shared by the streams of the audience during one delivery: a stream that has
+        not sent the previous batch yet takes the union of both from there, so streams lagging
+        by the same batches share one merge (and one encoding) instead of merging per stream."""
         if batch.overflowed:
             self._fell_behind()
             return
@@ -136,6 +140,12 @@ class LiveStream:
             # A stream that has not sent the previous batch yet usually gets one that replaces
             # it whole (each recomputation republishes the same buckets): no merging per value.
             self._batch = batch
+        elif not self._pending and self._batch is not None and merged is not None:
+            earlier = self._batch
+            known = merged.get(id(earlier))
+            if known is None or known[0] is not earlier:
+                known = merged[id(earlier)] = (earlier, earlier.followed_by(batch))
+            self._batch = known[1]
         else:
             self.offer(batch.keyed)
 

@@ -8,6 +8,11 @@ A stream asks only after it is registered as a watcher of its subscriptions, and
 only after its window closes, so every value published after the read started reaches the
 stream as an update; nothing falls between the snapshot and the updates.
 
+One batch is read at a time: streams asking while a read is under way wait for it to end and are
+read together next. A storm of streams opening over several seconds (a hub restart, thousands of
+reconnecting clients) thus costs a read after another, not a read per window all at once, which
+would slow the calculation service down until every one of them missed its deadline.
+
 Each snapshot read is also encoded once, for every stream that gets it (see `wire`).
 """
 
@@ -53,7 +58,9 @@ class SnapshotReads:
         self._read = read
         self._window = window_seconds
         self._waiting: dict[Key, asyncio.Future[SharedSnapshot]] = {}
-        self._flush: asyncio.TimerHandle | None = None
+        self._flush: asyncio.Handle | None = None
+        # Reads (calls) of the batch under way.
+        self._reading = 0
         self.calls = 0
 
     async def get(
@@ -67,7 +74,7 @@ class SnapshotReads:
             if future is None:
                 future = self._waiting[key] = loop.create_future()
             futures.append(future)
-        if self._flush is None:
+        if self._flush is None and not self._reading:
             self._flush = loop.call_later(self._window, self._start_reads)
         return list(await asyncio.gather(*futures))
 
@@ -80,6 +87,7 @@ class SnapshotReads:
         for history, subscriptions in by_history.items():
             for start in range(0, len(subscriptions), MAX_PER_CALL):
                 chunk = subscriptions[start : start + MAX_PER_CALL]
+                self._reading += 1
                 asyncio.get_running_loop().create_task(self._read_chunk(chunk, history, batch))
 
     async def _read_chunk(
@@ -99,7 +107,16 @@ class SnapshotReads:
             if isinstance(error, asyncio.CancelledError):
                 raise
             return
+        finally:
+            self._read_ended()
         for subscription, snapshot in zip(chunk, snapshots, strict=True):
             future = batch[(subscription, history)]
             if not future.done():
                 future.set_result(SharedSnapshot.of(snapshot))
+
+    def _read_ended(self) -> None:
+        """Once the batch is read, the streams that asked meanwhile are read (they have waited
+        for a window already)."""
+        self._reading -= 1
+        if not self._reading and self._waiting and self._flush is None:
+            self._flush = asyncio.get_running_loop().call_soon(self._start_reads)

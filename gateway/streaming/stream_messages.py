@@ -15,7 +15,7 @@ from gateway.streaming.buckets import LivePeriod
 from gateway.streaming.hub import OpenedStream
 from gateway.streaming.live_stream import Ending, EndReason, Heartbeat, KpiFailure, Outgoing
 from gateway.streaming.periods import to_wire
-from services.runtime.wire import PreEncoded, with_field
+from services.runtime.wire import PreEncoded, varint, with_field
 
 Response = TypeVar("Response", stream_pb2.StreamKpiResponse, stream_pb2.StreamDashboardResponse)
 
@@ -82,19 +82,63 @@ def following(
                 next_bucket_start=_timestamp(period.next_bucket_start(now)),
             ),
         )
-    own = stream_pb2.StreamUpdate(
-        bucket_opened=outgoing.bucket_opened,
-        current_bucket_start=_timestamp(period.bucket_start(now)),
-        next_bucket_start=_timestamp(period.next_bucket_start(now)),
-        errors=_errors(outgoing.failures),
-    )
     if encoded_values is None:
+        own = _update_fields(period, now, outgoing.bucket_opened, outgoing.failures)
         own.values.extend(outgoing.values)
         return response_type(sequence=sequence, update=own)
-    field_number = response_type.DESCRIPTOR.fields_by_name["update"].number
-    head = response_type(sequence=sequence).SerializeToString()
-    parts = [own.SerializeToString(), encoded_values(outgoing.values)]
-    return PreEncoded(with_field(head, field_number, parts))
+    if outgoing.failures:
+        fields = _update_fields(period, now, outgoing.bucket_opened, outgoing.failures)
+        encoded_fields = fields.SerializeToString()
+    else:
+        encoded_fields = _shared_update_fields(period, now, outgoing.bucket_opened)
+    parts = [encoded_fields, encoded_values(outgoing.values)]
+    return PreEncoded(with_field(_sequence(sequence), _UPDATE_FIELD, parts))
+
+
+# Both response messages number their fields alike (sequence 1, the event's oneof after it).
+_UPDATE_FIELD = stream_pb2.StreamDashboardResponse.DESCRIPTOR.fields_by_name["update"].number
+assert _UPDATE_FIELD == stream_pb2.StreamKpiResponse.DESCRIPTOR.fields_by_name["update"].number
+_SEQUENCE_TAG = varint(
+    stream_pb2.StreamDashboardResponse.DESCRIPTOR.fields_by_name["sequence"].number << 3
+)
+
+
+def _sequence(sequence: int) -> bytes:
+    """A response holding only `sequence`, encoded (a varint field)."""
+    return _SEQUENCE_TAG + varint(sequence)
+
+
+def _update_fields(
+    period: LivePeriod, now: datetime.datetime, bucket_opened: bool, failures: list[KpiFailure]
+) -> stream_pb2.StreamUpdate:
+    return stream_pb2.StreamUpdate(
+        bucket_opened=bucket_opened,
+        current_bucket_start=_timestamp(period.bucket_start(now)),
+        next_bucket_start=_timestamp(period.next_bucket_start(now)),
+        errors=_errors(failures),
+    )
+
+
+# The fields of an update without errors, encoded: every stream of a period sending in the same
+# bucket sends the same bytes, so they are built once per (period, bucket, bucket opened).
+_shared_fields: dict[tuple[LivePeriod, int, bool], bytes] = {}
+
+
+def _shared_update_fields(period: LivePeriod, now: datetime.datetime, bucket_opened: bool) -> bytes:
+    length = _BUCKET_SECONDS[period]
+    start = int(now.timestamp()) // length * length
+    key = (period, start, bucket_opened)
+    encoded = _shared_fields.get(key)
+    if encoded is None:
+        if len(_shared_fields) > 16:
+            _shared_fields.clear()  # earlier buckets: never asked for again
+        encoded = _shared_fields[key] = _update_fields(
+            period, now, bucket_opened, []
+        ).SerializeToString()
+    return encoded
+
+
+_BUCKET_SECONDS = {period: int(period.length.total_seconds()) for period in LivePeriod}
 
 
 def end(response_type: type[Response], sequence: int, ending: Ending) -> Response:

@@ -61,13 +61,28 @@ def _validated(
         message = "; ".join(f"{p.field}: {p.description}" for p in problems)
         raise InvalidArgument(message, problems)
     return StreamRequest(
-        # Interned: every stream of a dashboard names the same codes, and a hub holds thousands.
-        kpi_codes=tuple(dict.fromkeys(sys.intern(code.strip()) for code in kpi_codes)),
+        kpi_codes=_shared(tuple(dict.fromkeys(sys.intern(code.strip()) for code in kpi_codes))),
         client_id=client_id.strip(),
         period=live_period,
         history_buckets=history_buckets or DEFAULT_HISTORY_BUCKETS,
         dashboard_id=dashboard_id,
     )
+
+
+# Every stream of a dashboard names the same codes, and a hub holds thousands of streams: the
+# codes are interned and the tuple of them is shared (8 bytes per code per stream otherwise).
+_SHARED_CODES_LIMIT = 10_000
+_shared_codes: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _shared(codes: tuple[str, ...]) -> tuple[str, ...]:
+    shared = _shared_codes.get(codes)
+    if shared is not None:
+        return shared
+    if len(_shared_codes) >= _SHARED_CODES_LIMIT:
+        _shared_codes.clear()
+    _shared_codes[codes] = codes
+    return codes
 
 
 def kpi_stream_request(request: stream_pb2.StreamKpiRequest) -> StreamRequest:

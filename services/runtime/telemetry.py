@@ -30,12 +30,19 @@ def configure_tracing(service: str, exporter: str) -> None:
     trace.set_tracer_provider(provider)
 
 
+# Live KPI streams stay open all day: a span per stream would measure nothing useful, hold its
+# objects (a few KB) for as long as the stream lives, and wrap every message the hub sends.
+_LONG_LIVED_STREAMS = "analytics.gateway.v1.StreamService"
+
+
 def server_interceptor() -> grpc.aio.ServerInterceptor:
     # Health probes and reflection are operator plumbing, not traffic worth a span each.
     interceptor: grpc.aio.ServerInterceptor = aio_server_interceptor(
         filter_=filters.negate(
             filters.any_of(
-                filters.service_prefix("grpc.health."), filters.service_prefix("grpc.reflection.")
+                filters.service_prefix("grpc.health."),
+                filters.service_prefix("grpc.reflection."),
+                filters.service_name(_LONG_LIVED_STREAMS),
             )
         )
     )

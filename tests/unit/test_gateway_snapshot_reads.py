@@ -63,3 +63,38 @@ async def test_every_waiter_learns_of_a_failed_read() -> None:
     assert all(isinstance(outcome, ConnectionError) for outcome in outcomes)
     with pytest.raises(ConnectionError):
         await reads.get([subscription("B")], 30)
+
+
+class SlowReader(RecordingReader):
+    """Holds each read until the test lets it end; counts reads under way at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.under_way = 0
+        self.most_at_once = 0
+
+    async def __call__(
+        self, subscriptions: Sequence[SubscriptionId], history: int
+    ) -> list[calculation_pb2.KpiSnapshot]:
+        self.under_way += 1
+        self.most_at_once = max(self.most_at_once, self.under_way)
+        try:
+            await self.release.wait()
+            return await super().__call__(subscriptions, history)
+        finally:
+            self.under_way -= 1
+
+
+async def test_streams_asking_during_a_read_are_read_together_once_it_ends() -> None:
+    reader = SlowReader()
+    reads = SnapshotReads(reader, window_seconds=0.01)
+    first = asyncio.ensure_future(reads.get([subscription("A")], 30))
+    await asyncio.sleep(0.05)  # the first batch's read is under way
+    later = [asyncio.ensure_future(reads.get([subscription("A")], 30)) for _ in range(50)]
+    await asyncio.sleep(0.05)  # several windows pass: no read starts meanwhile
+    assert reader.under_way == 1
+    reader.release.set()
+    await asyncio.wait_for(asyncio.gather(first, *later), 1.0)
+    assert reader.most_at_once == 1
+    assert len(reader.calls) == 2, "the first read, then one for every stream that waited"

@@ -3,6 +3,7 @@ one ticker's wake-ups, heartbeats and bucket openings (with clocks the test move
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 
 import pytest
@@ -17,10 +18,11 @@ from gateway.streaming.buckets import LivePeriod
 from gateway.streaming.calculation_client import Lease, SubscriptionId
 from gateway.streaming.coalescing import PendingValues, keyed
 from gateway.streaming.hub import OpenedStream
-from gateway.streaming.latest_values import LatestValues
+from gateway.streaming.latest_values import LatestValues, update_rank
 from gateway.streaming.live_stream import EndReason, Heartbeat, KpiFailure, LiveStream, Update
 from gateway.streaming.stream_request import dashboard_stream_request, kpi_stream_request
 from gateway.streaming.ticker import Ticker, TickSettings
+from gateway.streaming.wake import Wake
 from services.errors import InvalidArgument
 from services.runtime.wire import serializer
 
@@ -71,9 +73,26 @@ def test_coalescing_keeps_the_latest_value_per_kpi_and_bucket() -> None:
 
 
 def test_an_older_computation_never_replaces_a_newer_one() -> None:
-    pending = PendingValues(capacity=10)
+    latest = LatestValues()
     bucket = LivePeriod.MINUTE.bucket_start(T0)
-    pending.offer(keyed([value("A", 2, bucket, 5), value("A", 1, bucket, 4)]))
+    assert [v.value for _, v in latest.changed("k", [value("A", 2, bucket, 5)])] == [2]
+    assert latest.changed("k", [value("A", 1, bucket, 4)]) == []
+
+
+def test_published_values_are_ranked_by_data_version_not_by_computation_time() -> None:
+    latest = LatestValues()
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    # Two overlapping computations: the one reading newer data stamped the earlier time.
+    older_data = value("A", 1, bucket, computed_second=9)
+    newer_data = value("A", 2, bucket, computed_second=8)
+    assert latest.changed("k", [older_data], rank=update_rank({"ORDER": 4})) != []
+    news = latest.changed("k", [newer_data], rank=update_rank({"ORDER": 5}))
+    assert [v.value for _, v in news] == [2]
+    assert latest.changed("k", [older_data], rank=update_rank({"ORDER": 4})) == []
+    # Into a buffer in the order they were accepted: the last offered is the one sent.
+    pending = PendingValues(capacity=10)
+    pending.offer(keyed([older_data]))
+    pending.offer(news)
     assert [v.value for v in pending.drain()] == [2]
 
 
@@ -364,6 +383,26 @@ def test_a_stream_that_did_not_send_its_batch_merges_the_next_one() -> None:
     assert slow.take_outgoing(1.0) is None
 
 
+def test_streams_lagging_by_the_same_batch_share_one_merge_with_the_next() -> None:
+    slow = [LiveStream(n, LivePeriod.MINUTE, 10, 0.0) for n in ("s1", "s2")]
+    prompt = LiveStream("prompt", LivePeriod.MINUTE, 10, 0.0)
+    _, audience = audience_of(*slow, prompt)
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    audience.offer(keyed([value("B", 5, bucket, 1), value("A", 1, bucket, 1)]))
+    audience.deliver()
+    assert isinstance(prompt.take_outgoing(1.0), Update)
+    audience.offer(keyed([value("A", 2, bucket, 2)]))
+    audience.deliver()
+    updates = [stream.take_outgoing(1.0) for stream in slow]
+    sent = prompt.take_outgoing(1.0)
+    assert isinstance(sent, Update) and [(v.kpi_code, v.value) for v in sent.values] == [("A", 2)]
+    assert all(isinstance(u, Update) for u in updates)
+    first, second = (u.values for u in updates if isinstance(u, Update))
+    assert [(v.kpi_code, v.value) for v in first] == [("A", 2), ("B", 5)]
+    # One union for both: encoded once in the tick that sends it.
+    assert first is second
+
+
 def test_a_batch_holding_every_key_of_an_unsent_one_replaces_it_whole() -> None:
     slow = LiveStream("slow", LivePeriod.MINUTE, 10, 0.0)
     _, audience = audience_of(slow)
@@ -402,3 +441,25 @@ def test_a_new_stream_skips_arriving_values_its_snapshot_already_holds() -> None
     assert isinstance(sent_old, Update) and isinstance(sent_new, Update)
     assert [v.kpi_code for v in sent_old.values] == ["A", "B", "C"]
     assert [(v.kpi_code, v.value) for v in sent_new.values] == [("B", 7)]
+
+
+async def test_a_stream_wakes_once_set_and_sleeps_again_once_cleared() -> None:
+    wake = Wake()
+    sleeper = asyncio.ensure_future(wake.wait())
+    await asyncio.sleep(0)
+    assert not sleeper.done()
+    wake.set()
+    await asyncio.wait_for(sleeper, 1.0)
+    await asyncio.wait_for(wake.wait(), 1.0)  # still set: returns at once
+    wake.clear()
+    sleeper = asyncio.ensure_future(wake.wait())
+    await asyncio.sleep(0)
+    assert not sleeper.done()
+    sleeper.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeper
+    # A cancelled wait leaves the flag usable by the next one.
+    sleeper = asyncio.ensure_future(wake.wait())
+    await asyncio.sleep(0)
+    wake.set()
+    await asyncio.wait_for(sleeper, 1.0)

@@ -63,6 +63,14 @@ ChangeKey = tuple[str, str]
 GroupKey = tuple[str, Period, str]
 
 
+@dataclass(frozen=True)
+class GroupResult:
+    """One group's calculation: the updates to publish and how many subscriptions it recomputed."""
+
+    updates: list[SubscriptionUpdate]
+    recomputations: int
+
+
 def coalesce(events: Iterable[events_pb2.DataChanged]) -> dict[ChangeKey, TimeRange]:
     """The changed range per (client, object model), merged over the events."""
     changes: dict[ChangeKey, TimeRange] = {}
@@ -123,11 +131,17 @@ class Recomputer:
             return_exceptions=True,
         )
         updates: list[SubscriptionUpdate] = []
+        recomputed = 0
         for calculation in calculated:
             if isinstance(calculation, BaseException):
                 raise calculation  # the events stay pending and come back
-            updates.extend(calculation)
+            recomputed += calculation.recomputations
+            updates.extend(calculation.updates)
         outcomes = await self._published.publish_changes(updates)
+        # Counted once the values are out: the shared counter is for stats and tests, and a round
+        # trip before publishing would delay every value of the cycle.
+        if recomputed:
+            await self._counters.incrby(RECOMPUTATIONS_KEY, recomputed)
         for outcome in outcomes:
             if outcome > 0:
                 self.stats.updates_published += 1
@@ -165,7 +179,7 @@ class Recomputer:
         group: GroupKey,
         members: Sequence[tuple[LiveSubscription, TimeRange]],
         now: datetime.datetime,
-    ) -> list[SubscriptionUpdate]:
+    ) -> GroupResult:
         client_id, period, _ = group
         span: TimeRange | None = None
         for _, member_span in members:
@@ -189,14 +203,13 @@ class Recomputer:
             log.warning(
                 "live recomputation of %s for %s failed: %s", sorted(by_code), client_id, error
             )
-            return []
+            return GroupResult([], 0)
         self.stats.calculations += 1
         self.stats.recomputations += len(by_code)
-        await self._counters.incrby(RECOMPUTATIONS_KEY, len(by_code))
         for code, problem in batch.errors:
             log.warning("live KPI %s of %s cannot be calculated: %s", code, client_id, problem)
         oldest = live_window(period, now, self._window).start
-        return [
+        updates = [
             subscription_update(
                 by_code[item.kpi_code].subscription,
                 messages.result_of(item, batch.encoded),
@@ -205,3 +218,4 @@ class Recomputer:
             )
             for item in batch.outcomes
         ]
+        return GroupResult(updates, len(by_code))

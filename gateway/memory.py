@@ -1,0 +1,47 @@
+"""How the hub's process asks the C allocator to hand memory back.
+
+A stream's first message is its snapshot: the history of every KPI of its dashboard, a few hundred
+kilobytes, encoded for that stream, copied by gRPC and freed once sent. glibc serves blocks that
+large from mmap (returned to the system on free) only until the first such block is freed: it then
+raises its threshold to that block's size and serves the next ones from the heap, where a storm of
+opening streams leaves them interleaved with the small, long-lived allocations of the open streams
+(gRPC calls, Python objects) — memory the process keeps long after every snapshot went out. A fixed
+threshold keeps large blocks in mmap, and fewer arenas keep gRPC's threads from each growing their
+own heap.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+
+log = logging.getLogger(__name__)
+
+# mallopt parameters (malloc.h).
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+
+# Blocks from this size up are mapped on their own and unmapped when freed (glibc's default
+# threshold, kept fixed instead of rising).
+MMAP_THRESHOLD_BYTES = 128 * 1024
+ARENAS = 2
+
+
+def return_large_blocks_to_the_system() -> bool:
+    """Fix glibc's mmap threshold and cap its arenas; False (and nothing changed) elsewhere."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    fixed = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    capped = bool(mallopt(_M_ARENA_MAX, ARENAS))
+    if not (fixed and capped):
+        log.warning("the C allocator refused the hub's settings; memory per stream may grow")
+    return fixed and capped
