@@ -1,16 +1,21 @@
 """Ingest throughput with the per-minute rollups kept current, and bulk-load throughput.
 
-    python bench/ingest.py [--batches 20] [--bulk-rows 1000000]
+    python bench/ingest.py [--batches 20] [--sizes 1000 2500 5000] [--writers 2 4]
+                           [--bulk-rows 1000000]
 
 Uses DATABASE_URL when set, otherwise starts an embedded PostgreSQL in a temporary folder and
 applies the migrations. Measures `services.data.store.ingest_rows` end to end (validation of
-JSON-like dicts, the batch sent column by column in one statement that inserts new keys, replaces
-changed rows and folds the rollup delta, version bump, outbox, commit) on ORDER rows for batches
-of 1000, 2500 and 5000 rows (--sizes): new rows, then the same keys re-sent with changed
-values (updates move rows between rollup groups), then several clients writing at once; once for
-a dense live stream and once for a sparse backfill (the rollup's size follows the number of
-(minute, dimension values) groups, not the number of rows). Then
-`bulk_load` (COPY plus one rollup rebuild). Prints rows/s per case (medians over the batches).
+JSON-like dicts, then one transaction: one statement that inserts new keys, replaces changed rows,
+folds the rollup delta, bumps the data version and records the outbox change and the batch, then
+the commit) on ORDER rows for batches of 1000, 2500 and 5000 rows (--sizes): new rows, then the
+same keys re-sent with changed values (updates move rows between rollup groups); then 1000-row
+batches of several clients written at once (--writers: that many concurrent writers); then the
+unary IngestRows RPC end to end (the batch as protobuf Structs over gRPC to the data service's
+servicer in this process, with its token check, conversion, validation and ingest). Once for a
+dense live stream and once for a sparse backfill (the rollup's size follows the number of
+(minute, dimension values) groups, not the number of rows). Then `bulk_load` (COPY plus one
+rollup rebuild). Rows are made before each batch is timed. Prints rows/s per case (medians over
+the batches; overall rows/s for concurrent writers).
 Target: >= 100k rows/s for ingest with rollups kept current.
 """
 
@@ -18,13 +23,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import random
 import statistics
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,12 +40,22 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from analytics.data.v1 import data_pb2, data_pb2_grpc  # noqa: E402
 from harness import database  # noqa: E402
 
+from analytics_engine.credentials import (  # noqa: E402
+    bearer_metadata,
+    channel_with,
+    mint_for_data_dir,
+)
 from services.catalog.catalog_files import load_catalog_files  # noqa: E402
 from services.catalog.domain import ObjectModel  # noqa: E402
 from services.data import store  # noqa: E402
 from services.data.ingest import validate_rows  # noqa: E402
+from services.data.ingest_servicer import IngestServicer  # noqa: E402
+from services.runtime.server import ServiceWiring, serve  # noqa: E402
+from services.runtime.settings import ServiceSettings  # noqa: E402
+from services.security.keys import KeyFiles  # noqa: E402
 
 UTC = datetime.UTC
 CHANNELS = ("web", "edi", "sales_rep", "marketplace")
@@ -79,8 +96,9 @@ async def time_batch(pool: asyncpg.Pool, client: str, model: ObjectModel,
     return len(batch) / (time.perf_counter() - began)
 
 
-async def bench_ingest(pool: asyncpg.Pool, model: ObjectModel, batch_count: int,
-                       spacing: datetime.timedelta, sizes: tuple[int, ...]) -> None:
+async def bench_ingest(pool: asyncpg.Pool, url: str, model: ObjectModel, batch_count: int,
+                       spacing: datetime.timedelta, sizes: tuple[int, ...],
+                       writer_counts: tuple[int, ...]) -> None:
     rng = random.Random(1)
     start = datetime.datetime(2026, 10, 1, tzinfo=UTC)
     print(f"-- ORDER rows {spacing.total_seconds() * 1000:g} ms apart "
@@ -102,24 +120,85 @@ async def bench_ingest(pool: asyncpg.Pool, model: ObjectModel, batch_count: int,
         print(f"ingest_rows, batches of {size:>4}: new rows {statistics.median(inserts):>9,.0f}"
               f" rows/s, updated rows {statistics.median(updates):>9,.0f} rows/s"
               f"  (validation alone {statistics.median(validations):,.0f} rows/s)")
-    await bench_parallel(pool, model, batch_count, rng, start, spacing)
+    for writers in writer_counts:
+        await bench_writers(pool, model, writers, batch_count, rng, start, spacing)
+    await bench_rpc(url, model, batch_count, rng, start, spacing)
 
 
-async def bench_parallel(pool: asyncpg.Pool, model: ObjectModel, batch_count: int,
-                         rng: random.Random, start: datetime.datetime,
-                         spacing: datetime.timedelta) -> None:
-    writers, size = 4, 5000
+async def bench_writers(pool: asyncpg.Pool, model: ObjectModel, writers: int, batch_count: int,
+                        rng: random.Random, start: datetime.datetime,
+                        spacing: datetime.timedelta, size: int = 1000) -> None:
+    """`writers` clients, each sending its batches one after the other, all at once."""
+    batches = [[order_rows(index * size, size, rng, start, spacing) for index in range(batch_count)]
+               for _ in range(writers)]
 
-    async def writer(client: str) -> None:
-        for index in range(batch_count):
-            await store.ingest_rows(
-                pool, client, model, order_rows(index * size, size, rng, start, spacing))
+    async def writer(client: str, own: list[list[dict[str, object]]]) -> None:
+        for batch in own:
+            await store.ingest_rows(pool, client, model, batch)
 
     began = time.perf_counter()
-    await asyncio.gather(*(writer(f"bench-{uuid.uuid4().hex[:8]}") for _ in range(writers)))
+    await asyncio.gather(*(writer(f"bench-{uuid.uuid4().hex[:8]}", own) for own in batches))
     total = writers * batch_count * size
-    print(f"ingest_rows, {writers} clients at once, batches of {size}: "
-          f"{total / (time.perf_counter() - began):>9,.0f} rows/s overall (rows made in the loop)")
+    print(f"ingest_rows, {writers} writers at once, batches of {size}: "
+          f"{total / (time.perf_counter() - began):>9,.0f} rows/s overall")
+
+
+async def bench_rpc(url: str, model: ObjectModel, batch_count: int, rng: random.Random,
+                    start: datetime.datetime, spacing: datetime.timedelta,
+                    size: int = 1000) -> None:
+    """IngestRows over gRPC, one call after the other, each batch a new client's new rows."""
+    client = f"bench-{uuid.uuid4().hex[:8]}"
+    requests = []
+    for index in range(batch_count):
+        request = data_pb2.IngestRowsRequest(object_model_code=model.code, client_id=client)
+        for row in order_rows(index * size, size, rng, start, spacing):
+            request.rows.add().update(row)
+        requests.append(request)
+    rates = []
+    async with ingest_service(url, model) as stub:
+        for request in requests:
+            began = time.perf_counter()
+            reply = await stub.IngestRows(request, timeout=60)
+            rates.append(size / (time.perf_counter() - began))
+            assert reply.accepted_row_count == size
+    print(f"IngestRows RPC, batches of {size}: {statistics.median(rates):>9,.0f} rows/s "
+          "(Structs over gRPC to the servicer in this process)")
+
+
+@contextlib.asynccontextmanager
+async def ingest_service(url: str, model: ObjectModel
+                         ) -> AsyncIterator[data_pb2_grpc.DataServiceStub]:
+    """The data service's ingest servicer on a free port, through the shared runtime (its token
+    check included), and a stub calling it as an admin."""
+    with tempfile.TemporaryDirectory() as keys:
+        token = mint_for_data_dir(Path(keys), role="admin")
+        settings = ServiceSettings(service_name="bench-ingest", listen="127.0.0.1:0",
+                                   log_level="WARNING",
+                                   auth_jwks=str(KeyFiles.of_data_dir(Path(keys)).jwks))
+
+        async def build(settings: ServiceSettings, resources: contextlib.AsyncExitStack
+                        ) -> ServiceWiring:
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+            resources.push_async_callback(pool.close)
+            servicer = IngestServicer(pool, {model.code: model})
+            return ServiceWiring(
+                registrations=[lambda server: data_pb2_grpc.add_DataServiceServicer_to_server(
+                    servicer, server)],
+                service_names=["analytics.data.v1.DataService"])
+
+        stop = asyncio.Event()
+        port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(serve(settings, build, stop, on_listening=port.set_result))
+        await asyncio.wait([task, port], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()
+        try:
+            async with channel_with(f"127.0.0.1:{port.result()}",
+                                    bearer_metadata(token)) as channel:
+                yield data_pb2_grpc.DataServiceStub(channel)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
 
 
 async def bench_bulk(pool: asyncpg.Pool, model: ObjectModel, rows: int) -> None:
@@ -141,6 +220,8 @@ async def main() -> int:
     parser.add_argument("--bulk-rows", type=int, default=1_000_000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2500, 5000],
                         help="rows per batch")
+    parser.add_argument("--writers", type=int, nargs="*", default=[2, 4],
+                        help="concurrent writers per case (batches of 1000 rows)")
     arguments = parser.parse_args()
     model = load_catalog_files().object_model("ORDER")
     assert model is not None
@@ -148,9 +229,9 @@ async def main() -> int:
         # A live stream (rows 10 ms apart: a minute holds many rows per rollup group), then a
         # sparse backfill (rows 3 s apart: nearly every row is a rollup group of its own).
         for spacing_ms in (10, 3000):
-            await bench_ingest(pool, model, arguments.batches,
+            await bench_ingest(pool, url, model, arguments.batches,
                                datetime.timedelta(milliseconds=spacing_ms),
-                               tuple(arguments.sizes))
+                               tuple(arguments.sizes), tuple(arguments.writers))
         await bench_bulk(pool, model, arguments.bulk_rows)
     return 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -215,6 +216,35 @@ class AggregateRow:
 class AggregateResult:
     query_id: str
     rows: tuple[AggregateRow, ...]
+    data_version: int = 0
+    watermark: datetime.datetime | None = None
+    used_rollups: bool = False
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class AggregateColumns:
+    """The rows of a result as columns: entry i of every column belongs to row i. The form a
+    caller that evaluates whole series reads, without an object per row."""
+
+    # Bucket starts in microseconds since the Unix epoch (UTC); empty when not bucketed.
+    bucket_starts: Sequence[int]
+    row_counts: Sequence[int]
+    # measure_id -> one value per row; None when no row contributed (SQL NULL).
+    measures: Mapping[str, Sequence[float | None]]
+    # dimension name -> one value per row.
+    dimensions: Mapping[str, Sequence[Scalar]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.row_counts)
+
+
+@dataclass(frozen=True)
+class ColumnarResult:
+    """An AggregateResult whose rows come as columns."""
+
+    query_id: str
+    columns: AggregateColumns
     data_version: int = 0
     watermark: datetime.datetime | None = None
     used_rollups: bool = False

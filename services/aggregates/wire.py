@@ -459,9 +459,10 @@ def query_options(message: data_pb2.AggregateQuery) -> QueryOptions:
 
 
 def request_message(
-    request: q.AggregateRequest, options: Sequence[QueryOptions] = ()
+    request: q.AggregateRequest, options: Sequence[QueryOptions] = (), *, columnar: bool = False
 ) -> data_pb2.QueryAggregatesRequest:
-    """`options` pairs with `request.queries` by position; missing entries are the defaults."""
+    """`options` pairs with `request.queries` by position; missing entries are the defaults.
+    `columnar` asks for the results as columns (see columnar_wire)."""
     padded = list(options) + [QueryOptions()] * (len(request.queries) - len(options))
     return data_pb2.QueryAggregatesRequest(
         client_id=request.client_id,
@@ -469,6 +470,7 @@ def request_message(
             query_message(query, opts) for query, opts in zip(request.queries, padded, strict=False)
         ],
         time_zone=request.time_zone,
+        columnar=columnar,
     )
 
 

@@ -53,6 +53,8 @@ class CalculationSettings(ServiceSettings):
     # Aggregates over large ranges take longer than the default outbound deadline.
     query_deadline_seconds: float = env("AE_QUERY_DEADLINE_SECONDS", 30.0)
     cache_ttl_seconds: int = env("AE_RESULT_CACHE_TTL_SECONDS", 900)
+    # Results each replica also keeps in its own memory (0 turns the local copies off).
+    local_cache_megabytes: int = env("AE_RESULT_CACHE_LOCAL_MB", 64)
     catalog_refresh_seconds: float = env("AE_CATALOG_REFRESH_SECONDS", 60.0)
     # How many buckets back a data change still moves a live value.
     live_window_buckets: int = env("AE_LIVE_WINDOW_BUCKETS", 30)
@@ -79,7 +81,11 @@ async def build(
     calculator = Calculator(
         catalog,
         source,
-        ResultCache(redis, settings.cache_ttl_seconds),
+        ResultCache(
+            redis,
+            settings.cache_ttl_seconds,
+            local_bytes=settings.local_cache_megabytes * 1024 * 1024,
+        ),
         encode=messages.encode_result,
     )
     # Batch jobs and history are not built yet: the generated base answers UNIMPLEMENTED for them.

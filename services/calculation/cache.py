@@ -4,6 +4,11 @@ A key is a hash of everything that shapes an answer — client, KPI, catalog ver
 period, group-by, comparison, time zone, group limit, the caller's security context — and the
 data version of every object model the KPI reads. New data bumps a version, so a cached answer is
 never older than the data it was asked about; the TTL only bounds memory.
+
+Each calculation replica also keeps the results it read or wrote most recently in its own memory
+(`LocalResults`, bounded by bytes): a key never changes meaning, so a local copy can never be
+stale, and a dashboard that is asked again (the common case: everyone opening the same view) is
+answered without moving megabytes out of Redis.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 import redis.asyncio as redis
@@ -64,33 +70,77 @@ def cache_key(
     return CacheKeys(request).key(kpi_code, catalog_version, data_versions, security_context)
 
 
+class LocalResults:
+    """The most recently used results, least recently used dropped first once their bytes
+    exceed `capacity_bytes` (0 keeps nothing)."""
+
+    def __init__(self, capacity_bytes: int) -> None:
+        self._capacity = capacity_bytes
+        self._entries: OrderedDict[str, bytes] = OrderedDict()
+        self._size = 0
+
+    @property
+    def size_bytes(self) -> int:
+        return self._size
+
+    def get(self, key: str) -> bytes | None:
+        payload = self._entries.get(key)
+        if payload is not None:
+            self._entries.move_to_end(key)
+        return payload
+
+    def put(self, key: str, payload: bytes) -> None:
+        if len(payload) > self._capacity:
+            return
+        previous = self._entries.pop(key, None)
+        if previous is not None:
+            self._size -= len(previous)
+        self._entries[key] = payload
+        self._size += len(payload)
+        while self._size > self._capacity:
+            _, dropped = self._entries.popitem(last=False)
+            self._size -= len(dropped)
+
+
 class ResultCache:
     """Encoded results by key. The calculator stores results already encoded for the wire, so a
-    hit is handed out as it is: a cached 100-KPI dashboard is a few Redis reads, not the
-    rebuilding of thousands of values."""
+    hit is handed out as it is: a cached 100-KPI dashboard is a few Redis reads (or none, from
+    the local copies), not the rebuilding of thousands of values."""
 
-    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+    def __init__(self, client: redis.Redis, ttl_seconds: int, local_bytes: int = 0) -> None:
         self._redis = client
         self._ttl = ttl_seconds
+        self._local = LocalResults(local_bytes)
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
-        if not keys:
-            return {}
+        found: dict[str, bytes] = {}
+        missing: list[str] = []
+        for key in keys:
+            payload = self._local.get(key)
+            if payload is None:
+                missing.append(key)
+            else:
+                found[key] = payload
+        if not missing:
+            return found
         try:
-            raw = await self._redis.mget(keys)
+            raw = await self._redis.mget(missing)
         except (redis.RedisError, OSError) as error:
             # The cache is an optimisation: without Redis, answers are computed.
             log.warning("result cache unavailable: %r", error)
-            return {}
-        return {
-            key: value if isinstance(value, bytes) else value.encode()
-            for key, value in zip(keys, raw, strict=True)
-            if value
-        }
+            return found
+        for key, value in zip(missing, raw, strict=True):
+            if value:
+                payload = value if isinstance(value, bytes) else value.encode()
+                self._local.put(key, payload)
+                found[key] = payload
+        return found
 
     async def put_many(self, items: Mapping[str, bytes]) -> None:
         if not items:
             return
+        for key, payload in items.items():
+            self._local.put(key, payload)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for key, payload in items.items():

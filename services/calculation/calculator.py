@@ -3,8 +3,10 @@
 For a whole batch or dashboard, every KPI is compiled, the measures they need are merged per
 object model, and each object model is read by as few aggregate queries as the request's shape
 needs (series, total, and their grouped and comparison variants) — all sent to the data service
-in one call. Values are then evaluated per bucket and group from the measure values. Cached
-outcomes are reused when nothing that shapes them, data versions included, has changed.
+in one call, answered as columns. Each KPI's series is then evaluated over all its buckets at
+once (series_frames aligns the columns, formula.column_values evaluates them), its totals and
+group totals value by value. Cached outcomes are reused when nothing that shapes them, data
+versions included, has changed.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.aggregates import query
+from services.aggregates.columns import micros
 from services.calculation.cache import CacheKeys, ResultCache
 from services.calculation.catalog_view import CatalogSnapshot, CatalogView
 from services.calculation.compiled_kpis import CompiledKpis, Evaluator
+from services.calculation.formula.column_values import compile_columns
 from services.calculation.formula.compiler import (
     CompiledKpi,
     merge_measures,
@@ -38,18 +42,19 @@ from services.calculation.formula.row_access import (
 from services.calculation.formula.values import Evaluation
 from services.calculation.request import CalculationRequest, validate
 from services.calculation.results import (
+    BucketAxis,
     CachedResult,
     ComparisonResult,
     GroupResult,
     KpiOutcome,
+    Series,
     Value,
 )
 from services.calculation.scopes import Scope, ScopedKpi, scoped
+from services.calculation.series_frames import AnswerColumns, GroupKey, MeasureValues
 from services.errors import DomainError, InvalidArgument
 
 log = logging.getLogger(__name__)
-
-NULL_DIMENSION = "(none)"
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class AggregateSource(Protocol):
 
     async def aggregate(
         self, request: query.AggregateRequest
-    ) -> Sequence[query.AggregateResult]: ...
+    ) -> Sequence[query.ColumnarResult]: ...
 
     async def versions(
         self, client_id: str, object_model_codes: Sequence[str]
@@ -122,40 +127,11 @@ def _range_days(span: query.TimeRange) -> float:
     return (span.end - span.start).total_seconds() / 86_400
 
 
-def _dimension_text(value: query.Scalar) -> str:
-    if value is None:
-        return NULL_DIMENSION
-    if isinstance(value, datetime.datetime | datetime.date):
-        return value.isoformat()
-    return str(value)
-
-
-GroupKey = tuple[tuple[str, str], ...]
-
-
-def _group_key(row: query.AggregateRow) -> GroupKey:
-    return tuple(sorted((name, _dimension_text(v)) for name, v in row.dimensions.items()))
-
-
-class _Rows:
-    """Aggregate rows by (variant, object model), indexed by bucket and group."""
-
-    def __init__(self, results: Sequence[query.AggregateResult]) -> None:
-        self.by_query = {result.query_id: result for result in results}
-
-    def result(self, variant: str, model: str) -> query.AggregateResult | None:
-        return self.by_query.get(f"{variant}:{model}")
-
-    def rows(self, variant: str, model: str) -> tuple[query.AggregateRow, ...]:
-        result = self.result(variant, model)
-        return () if result is None else result.rows
-
-
 def _measure_values(
-    compiled: CompiledKpi, rows: Mapping[str, query.AggregateRow | None]
+    compiled: CompiledKpi, rows: Mapping[str, MeasureValues | None]
 ) -> dict[str, float | None]:
-    """Measure values for one bucket/group; an object model without a row contributes what its
-    measures are worth over no rows (counts 0, the rest no value)."""
+    """Measure values for one total or group; an object model without a row contributes what
+    its measures are worth over no rows (counts 0, the rest no value)."""
     values: dict[str, float | None] = {}
     for model, measures in compiled.measures.items():
         row = rows.get(model)
@@ -163,12 +139,54 @@ def _measure_values(
             if row is None:
                 values[measure.measure_id] = value_without_rows(measure)
             else:
-                values[measure.measure_id] = row.measures.get(measure.measure_id)
+                values[measure.measure_id] = row.get(measure.measure_id)
     return values
 
 
 def _value(bucket: datetime.datetime | None, evaluation: Evaluation) -> Value:
     return Value(bucket, evaluation.value, evaluation.reason)
+
+
+# A column evaluator per value expression (frozen trees: equal expressions share one).
+_column_evaluator = functools.lru_cache(maxsize=4096)(compile_columns)
+
+
+_FIXED_MICROS = {query.Period.MINUTE: 60_000_000, query.Period.HOUR: 3_600_000_000}
+
+
+def axis_days(
+    period: query.Period, axis: BucketAxis, span: query.TimeRange, zone: zoneinfo.ZoneInfo
+) -> list[float]:
+    """bucket_days() of every bucket of the axis. Minutes and hours have one length whatever the
+    zone: they are computed in microseconds, to the same float (seconds, then days)."""
+    length = _FIXED_MICROS.get(period)
+    if length is None:
+        return [bucket_days(period, bucket, span, zone) for bucket in axis.moments]
+    first, last = micros(span.start), micros(span.end)
+    return [
+        (min(start + length, last) - max(start, first)) / 1_000_000 / 86_400
+        for start in axis.starts
+    ]
+
+
+def kpi_series(
+    kpi: CompiledKpi,
+    rows: AnswerColumns,
+    variant: str,
+    period: query.Period,
+    span: query.TimeRange,
+    zone: zoneinfo.ZoneInfo,
+    group: GroupKey | None = None,
+) -> Series:
+    """The KPI's value in every bucket where one of its object models has a row (in `group`
+    when given), evaluated over the whole series at once."""
+    frame = rows.frame(variant, list(kpi.measures), group)
+
+    def days(axis: BucketAxis) -> list[float]:
+        return axis_days(period, axis, span, zone)
+
+    entries, complete = _column_evaluator(kpi.value)(frame.inputs(kpi.measures, days))
+    return Series(frame.axis, entries, complete)
 
 
 class Calculator:
@@ -330,7 +348,7 @@ class Calculator:
         )
         if self._cache is None:
             versions = await self._answered_versions(request, kpis, queries, results)
-        rows = _Rows(results)
+        rows = AnswerColumns(results)
         computed_at = self._clock()
         zone = zoneinfo.ZoneInfo(request.time_zone)
         outcomes = {
@@ -354,7 +372,7 @@ class Calculator:
         request: CalculationRequest,
         kpis: Mapping[str, ScopedKpi],
         queries: Sequence[query.AggregateQuery],
-        results: Sequence[query.AggregateResult],
+        results: Sequence[query.ColumnarResult],
     ) -> dict[str, ModelVersion]:
         """The data versions the aggregate answers carry, plus those of versioned object models
         no query read (e.g. a row-security hierarchy), asked for."""
@@ -398,38 +416,10 @@ class Calculator:
             queries += tagged(_PREVIOUS_TOTAL, previous)
         return queries
 
-    def _series(
-        self,
-        kpi: CompiledKpi,
-        rows: _Rows,
-        variant: str,
-        period: query.Period,
-        span: query.TimeRange,
-        zone: zoneinfo.ZoneInfo,
-        group: GroupKey | None = None,
-    ) -> tuple[Value, ...]:
-        by_bucket: dict[datetime.datetime, dict[str, query.AggregateRow]] = defaultdict(dict)
-        for model in kpi.measures:
-            for row in rows.rows(variant, model):
-                if row.bucket_start is not None and (group is None or _group_key(row) == group):
-                    by_bucket[row.bucket_start][model] = row
-        evaluate = self._evaluate(kpi)  # once per series, not per bucket
-        return tuple(
-            _value(
-                bucket,
-                evaluate(
-                    _measure_values(kpi, by_bucket[bucket]),
-                    bucket_days(period, bucket, span, zone),
-                ),
-            )
-            for bucket in sorted(by_bucket)
-        )
-
-    def _total(self, kpi: CompiledKpi, rows: _Rows, variant: str, span: query.TimeRange) -> Value:
-        models: dict[str, query.AggregateRow | None] = {}
-        for model in kpi.measures:
-            found = rows.rows(variant, model)
-            models[model] = found[0] if found else None
+    def _total(
+        self, kpi: CompiledKpi, rows: AnswerColumns, variant: str, span: query.TimeRange
+    ) -> Value:
+        models = {model: rows.first_row(variant, model) for model in kpi.measures}
         return _value(
             None,
             self._evaluate(kpi)(_measure_values(kpi, models), _range_days(span)),
@@ -439,13 +429,13 @@ class Calculator:
         self,
         request: CalculationRequest,
         kpi: CompiledKpi,
-        rows: _Rows,
+        rows: AnswerColumns,
         zone: zoneinfo.ZoneInfo,
     ) -> tuple[tuple[GroupResult, ...], bool]:
-        totals: dict[GroupKey, dict[str, query.AggregateRow | None]] = defaultdict(dict)
+        totals: dict[GroupKey, dict[str, MeasureValues | None]] = defaultdict(dict)
         for model in kpi.measures:
-            for row in rows.rows(_GROUP_TOTAL, model):
-                totals[_group_key(row)][model] = row
+            for key, measures in rows.group_rows(_GROUP_TOTAL, model).items():
+                totals[key][model] = measures
         span_days = _range_days(request.time_range)
         evaluated = [
             (
@@ -465,9 +455,7 @@ class Calculator:
             GroupResult(
                 dict(key),
                 total,
-                self._series(
-                    kpi, rows, _GROUP_SERIES, request.period, request.time_range, zone, key
-                ),
+                kpi_series(kpi, rows, _GROUP_SERIES, request.period, request.time_range, zone, key),
             )
             for key, total in kept
         )
@@ -480,13 +468,13 @@ class Calculator:
         code: str,
         kpi: CompiledKpi,
         versioned_models: Sequence[str],
-        rows: _Rows,
+        rows: AnswerColumns,
         versions: Mapping[str, ModelVersion],
         computed_at: datetime.datetime,
         zone: zoneinfo.ZoneInfo,
     ) -> KpiOutcome:
         definition = snapshot.kpis[code]
-        series = self._series(kpi, rows, _SERIES, request.period, request.time_range, zone)
+        series = kpi_series(kpi, rows, _SERIES, request.period, request.time_range, zone)
         total = self._total(kpi, rows, _TOTAL, request.time_range)
         groups, truncated = (
             self._groups(request, kpi, rows, zone) if request.group_by else ((), False)
@@ -505,7 +493,7 @@ class Calculator:
                 request.comparison,
                 previous_range,
                 previous_total,
-                self._series(kpi, rows, _PREVIOUS_SERIES, request.period, previous_range, zone),
+                kpi_series(kpi, rows, _PREVIOUS_SERIES, request.period, previous_range, zone),
                 change,
                 pct,
             )

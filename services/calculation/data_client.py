@@ -8,7 +8,7 @@ import grpc
 from analytics.data.v1 import data_pb2, data_pb2_grpc
 
 from services.adapters.peers import peer_failure
-from services.aggregates import query, wire
+from services.aggregates import columnar_wire, query, wire
 from services.calculation.calculator import ModelVersion
 
 
@@ -16,12 +16,15 @@ class DataServiceSource:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = data_pb2_grpc.DataInternalServiceStub(channel)
 
-    async def aggregate(self, request: query.AggregateRequest) -> Sequence[query.AggregateResult]:
+    async def aggregate(self, request: query.AggregateRequest) -> Sequence[query.ColumnarResult]:
+        """The answers as columns: the calculator evaluates whole series, never single rows."""
         try:
-            response = await self._stub.QueryAggregates(wire.request_message(request))
+            response = await self._stub.QueryAggregates(
+                wire.request_message(request, columnar=True)
+            )
         except grpc.aio.AioRpcError as error:
             raise peer_failure(error, "data") from error
-        return wire.response_value(response, request.queries)
+        return columnar_wire.response_value(response, request.queries)
 
     async def versions(
         self, client_id: str, object_model_codes: Sequence[str]

@@ -20,6 +20,7 @@ from services.calculation.formula.errors import FormulaError
 from services.calculation.formula.row_access import rule_problems
 from services.calculation.formula.validation import CheckedFormula, check_formula
 from services.catalog import sample_series
+from services.catalog.derived_fields import read_derived_fields
 from services.catalog.domain import (
     Cardinality,
     Catalog,
@@ -36,6 +37,7 @@ from services.catalog.domain import (
     RowAccessRule,
     SampleValue,
     Thresholds,
+    TimeWindow,
     ValueChain,
 )
 from services.catalog.file_items import (
@@ -190,7 +192,7 @@ class _CatalogReader:
             where = f"{file_name}: object model {label(raw, 'code', str(index))}"
             item = Item(raw, where, self.problems,
                          ("code", "name", "description", "schema", "table", "time_field",
-                          "fields", "relationships", "samples"))
+                          "fields", "derived_fields", "relationships", "samples"))
             model = self._object_model(item, owner)
             if model.code in models:
                 self.problems.add(item.where, f"duplicate object model code (also in "
@@ -227,8 +229,10 @@ class _CatalogReader:
                 raw, f"{item.where}: relationship {label(raw, 'name', str(index))}")
             for index, raw in enumerate(item.items("relationships"))
         )
+        derived = read_derived_fields(item.items("derived_fields"), item.where, self.problems,
+                                      fields)
         return ObjectModel(code, item.text("name"), item.text("description"), schema, table,
-                           time_field, fields, relationships, (owner,))
+                           time_field, fields, relationships, (owner,), derived)
 
     def _field(self, raw: object, where: str) -> Field:
         item = Item(raw, where, self.problems,
@@ -259,14 +263,33 @@ class _CatalogReader:
 
     def _relationship(self, raw: object, where: str) -> Relationship:
         item = Item(raw, where, self.problems, ("name", "target", "cardinality", "source_field",
-                                                 "target_field", "description"))
+                                                 "target_field", "description",
+                                                 "target_time_window"))
         name = item.text("name")
         if name and not IDENTIFIER.match(name):
             self.problems.add(where, f"relationship name {name!r} must be lower_snake_case")
         cardinality = parse_enum(Cardinality, item.text("cardinality"), item)
+        window = None
+        if "target_time_window" in item.data:
+            window = self._time_window(item.data["target_time_window"],
+                                       f"{where}: target_time_window")
+            if cardinality is not Cardinality.MANY_TO_ONE:
+                self.problems.add(where, "target_time_window is for many_to_one relationships")
         return Relationship(name, item.code("target"), cardinality or Cardinality.MANY_TO_ONE,
                             item.text("source_field"), item.text("target_field"),
-                            item.text("description"))
+                            item.text("description"), window)
+
+    def _time_window(self, raw: object, where: str) -> TimeWindow | None:
+        """`{days_before: N, days_after: M}`, whole days from 0 to 3660."""
+        item = Item(raw, where, self.problems, ("days_before", "days_after"))
+        days = []
+        for key in ("days_before", "days_after"):
+            value = item.number(key)
+            if value is None or value != int(value) or not 0 <= value <= 3660:
+                self.problems.add(where, f"{key} must be a whole number of days from 0 to 3660")
+                return None
+            days.append(int(value))
+        return TimeWindow(days[0], days[1])
 
     def _check_relationships(self, model: ObjectModel, models: Mapping[str, ObjectModel],
                              where: str) -> None:
@@ -276,7 +299,7 @@ class _CatalogReader:
             if rel.name in seen:
                 self.problems.add(at, "duplicate relationship name")
             seen.add(rel.name)
-            if model.field(rel.name) is not None:
+            if model.field(rel.name) is not None or model.derived_field(rel.name) is not None:
                 self.problems.add(at, "has the same name as a field")
             source = model.field(rel.source_field)
             if source is None:

@@ -87,6 +87,60 @@ class Field:
     unit: str = ""
 
 
+class Comparator(enum.StrEnum):
+    """How a derived field compares its two fields; the values are the formula's operators."""
+
+    EQ = "="
+    NE = "<>"
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+
+    @property
+    def mirrored(self) -> Comparator:
+        """The operator that says the same with its operands swapped (a <= b is b >= a)."""
+        return _MIRRORED[self]
+
+
+_MIRRORED = {
+    Comparator.EQ: Comparator.EQ,
+    Comparator.NE: Comparator.NE,
+    Comparator.LT: Comparator.GT,
+    Comparator.LE: Comparator.GE,
+    Comparator.GT: Comparator.LT,
+    Comparator.GE: Comparator.LE,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DerivedField:
+    """A boolean the platform derives from two fields of the same row, e.g.
+    `delivered_on_time := delivered_at <= promised_at`. Clients never send it; storage keeps it
+    next to the row (absent when either field is absent, as the comparison itself is), so a
+    comparison of two fields that a per-row summary cannot answer becomes a value it can group
+    by."""
+
+    name: str
+    description: str
+    left_field: str
+    comparator: Comparator
+    right_field: str
+
+    @property
+    def expression(self) -> str:
+        return f"{self.left_field} {self.comparator.value} {self.right_field}"
+
+    def defines(self, left_field: str, comparator: Comparator, right_field: str) -> bool:
+        """Whether `left_field comparator right_field` is this field's comparison, as written
+        or mirrored (`promised_at >= delivered_at` for `delivered_at <= promised_at`)."""
+        written = (self.left_field, self.comparator, self.right_field)
+        return (left_field, comparator, right_field) in (
+            written,
+            (self.right_field, self.comparator.mirrored, self.left_field),
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class Relationship:
     name: str
@@ -95,6 +149,20 @@ class Relationship:
     source_field: str
     target_field: str
     description: str
+    # Where the related row usually sits in time, seen from this row: a search hint for reads of
+    # recent rows (see TimeWindow); None when there is no usual place (e.g. master data).
+    target_time_window: TimeWindow | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeWindow:
+    """The related row's time usually lies within [this row's time - days_before, this row's
+    time + days_after] (an order line's order was entered with it; a payment's invoice was issued
+    up to a few months before). Only a hint for finding it: a related row outside the window is
+    still found, just less cheaply."""
+
+    days_before: int
+    days_after: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,9 +176,23 @@ class ObjectModel:
     fields: tuple[Field, ...]
     relationships: tuple[Relationship, ...]
     value_chain_codes: tuple[str, ...]
+    # Booleans derived from the fields above; not among `fields`, which are what clients send.
+    derived_fields: tuple[DerivedField, ...] = ()
 
     def field(self, name: str) -> Field | None:
         return next((field for field in self.fields if field.name == name), None)
+
+    def derived_field(self, name: str) -> DerivedField | None:
+        return next((derived for derived in self.derived_fields if derived.name == name), None)
+
+    def derived_field_for(
+        self, left_field: str, comparator: Comparator, right_field: str
+    ) -> DerivedField | None:
+        """The derived field that holds `left_field comparator right_field`, if one does."""
+        return next(
+            (d for d in self.derived_fields if d.defines(left_field, comparator, right_field)),
+            None,
+        )
 
     def relationship(self, name: str) -> Relationship | None:
         return next((rel for rel in self.relationships if rel.name == name), None)

@@ -97,10 +97,22 @@ def object_model(model: domain.ObjectModel) -> catalog_pb2.ObjectModel:
                 source_field=r.source_field,
                 target_field=r.target_field,
                 description=r.description,
+                target_time_window=_time_window(r.target_time_window),
             )
             for r in model.relationships
         ],
         value_chain_codes=model.value_chain_codes,
+        derived_fields=[
+            catalog_pb2.DerivedField(
+                name=d.name,
+                description=d.description,
+                expression=d.expression,
+                left_field=d.left_field,
+                comparator=d.comparator.value,
+                right_field=d.right_field,
+            )
+            for d in model.derived_fields
+        ],
     )
 
 
@@ -233,10 +245,27 @@ def object_model_from_proto(message: catalog_pb2.ObjectModel) -> domain.ObjectMo
                 source_field=r.source_field,
                 target_field=r.target_field,
                 description=r.description,
+                target_time_window=(
+                    domain.TimeWindow(
+                        r.target_time_window.days_before, r.target_time_window.days_after
+                    )
+                    if r.HasField("target_time_window")
+                    else None
+                ),
             )
             for r in message.relationships
         ),
         value_chain_codes=tuple(message.value_chain_codes),
+        derived_fields=tuple(
+            domain.DerivedField(
+                name=d.name,
+                description=d.description,
+                left_field=d.left_field,
+                comparator=domain.Comparator(d.comparator),
+                right_field=d.right_field,
+            )
+            for d in message.derived_fields
+        ),
     )
 
 
@@ -262,3 +291,9 @@ def kpi_from_proto(message: catalog_pb2.KpiDefinition) -> domain.KpiDefinition:
         catalog_version=message.catalog_version,
         row_access=row_access_from_proto(message.row_access),
     )
+
+
+def _time_window(window: domain.TimeWindow | None) -> catalog_pb2.TimeWindow | None:
+    if window is None:
+        return None
+    return catalog_pb2.TimeWindow(days_before=window.days_before, days_after=window.days_after)

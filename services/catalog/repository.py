@@ -20,6 +20,8 @@ from services.catalog.domain import (
     Cardinality,
     Catalog,
     CatalogVersion,
+    Comparator,
+    DerivedField,
     Direction,
     Field,
     FieldType,
@@ -33,6 +35,7 @@ from services.catalog.domain import (
     Relationship,
     RowAccessRule,
     Thresholds,
+    TimeWindow,
     ValueChain,
 )
 
@@ -102,12 +105,14 @@ async def _insert(connection: _Connection, catalog: Catalog) -> None:
     )
     await connection.executemany(
         "INSERT INTO catalog.object_models (code, name, description, schema_name, table_name, "
-        "time_field, fields, relationships, value_chain_codes) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9)",
+        "time_field, fields, relationships, value_chain_codes, derived_fields) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10::jsonb)",
         [(m.code, m.name, m.description, m.schema_name, m.table_name, m.time_field,
           json.dumps([_field_json(f) for f in m.fields]),
           json.dumps([_relationship_json(r) for r in m.relationships]),
-          list(m.value_chain_codes)) for m in catalog.object_models],
+          list(m.value_chain_codes),
+          json.dumps([_derived_field_json(d) for d in m.derived_fields]))
+         for m in catalog.object_models],
     )
     await connection.executemany(
         "INSERT INTO catalog.kpis (code, name, description, value_chain_code, module_code, unit, "
@@ -146,10 +151,19 @@ def _field_json(field: Field) -> dict[str, Any]:
             "allowed_values": list(field.allowed_values), "unit": field.unit}
 
 
+def _derived_field_json(derived: DerivedField) -> dict[str, Any]:
+    return {"name": derived.name, "description": derived.description,
+            "left_field": derived.left_field, "comparator": derived.comparator.value,
+            "right_field": derived.right_field}
+
+
 def _relationship_json(rel: Relationship) -> dict[str, Any]:
+    window = rel.target_time_window
     return {"name": rel.name, "target": rel.target_object_model_code,
             "cardinality": rel.cardinality.value, "source_field": rel.source_field,
-            "target_field": rel.target_field, "description": rel.description}
+            "target_field": rel.target_field, "description": rel.description,
+            "target_time_window": None if window is None else [window.days_before,
+                                                               window.days_after]}
 
 
 # -- versions -----------------------------------------------------------------------------
@@ -230,7 +244,7 @@ def _module(row: asyncpg.Record) -> Module:
 
 _OBJECT_MODELS = """
 SELECT code, name, description, schema_name, table_name, time_field, fields::text,
-       relationships::text, value_chain_codes
+       relationships::text, value_chain_codes, derived_fields::text
 FROM catalog.object_models
 WHERE ($1 = '' OR code = upper($1)) AND ($2 = '' OR upper($2) = ANY (value_chain_codes))
 ORDER BY code
@@ -261,12 +275,20 @@ def _object_model(row: asyncpg.Record) -> ObjectModel:
     )
     relationships = tuple(
         Relationship(r["name"], r["target"], Cardinality(r["cardinality"]), r["source_field"],
-                     r["target_field"], r["description"])
+                     r["target_field"], r["description"],
+                     # Absent from relationships stored before windows existed.
+                     None if r.get("target_time_window") is None
+                     else TimeWindow(*r["target_time_window"]))
         for r in json.loads(row["relationships"])
+    )
+    derived = tuple(
+        DerivedField(d["name"], d["description"], d["left_field"], Comparator(d["comparator"]),
+                     d["right_field"])
+        for d in json.loads(row["derived_fields"])
     )
     return ObjectModel(row["code"], row["name"], row["description"], row["schema_name"],
                        row["table_name"], row["time_field"], fields, relationships,
-                       tuple(row["value_chain_codes"]))
+                       tuple(row["value_chain_codes"]), derived)
 
 
 # -- KPIs ---------------------------------------------------------------------------------

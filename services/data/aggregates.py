@@ -2,7 +2,8 @@
 
 Per request: check the limits (no SQL runs for a request that would be refused), build one
 statement per query (sql_builder), read the data versions, then run the statements concurrently,
-each on its own pooled connection.
+each on its own pooled connection. The records become rows (`query`) or columns (`query_columns`,
+transposed in one pass, for callers that evaluate whole series).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from decimal import Decimal
 import asyncpg
 
 from services.aggregates import query as q
+from services.aggregates.columns import micros_of
 from services.aggregates.wire import QueryOptions
 from services.catalog.domain import ObjectModel
 from services.data import derived_totals, sql_builder
@@ -80,6 +82,17 @@ def check_request(request: q.AggregateRequest) -> None:
             )
 
 
+# Session settings of the pool an AggregateReader reads with. asyncpg prepares every statement,
+# and after five runs PostgreSQL may switch to a generic plan, blind to the time range and
+# literals: a year-long aggregate then took twice as long. Planning one afresh costs well under a
+# millisecond. (Not server-wide: re-planning the ingest statement for every batch costs more than
+# it writes.) Read-only sessions make sure no statement built from a request ever writes.
+READ_SETTINGS: Mapping[str, str] = {
+    "plan_cache_mode": "force_custom_plan",
+    "default_transaction_read_only": "on",
+}
+
+
 class AggregateReader:
     def __init__(
         self,
@@ -97,6 +110,37 @@ class AggregateReader:
     ) -> tuple[q.AggregateResult, ...]:
         """One result per query, in request order. `options` pair with the queries by
         position (missing entries are the defaults)."""
+        answer = await self._answer(request, options)
+        rows = {
+            index: tuple(_row(record, answer.statements[index]) for record in records)
+            for index, records in answer.records.items()
+        }
+        for index, source in answer.derived.items():
+            rows[index] = (derived_totals.total_row(request.queries[index], rows[source]),)
+        return tuple(
+            q.AggregateResult(query.query_id, rows[index], *answer.labels(index, query))
+            for index, query in enumerate(request.queries)
+        )
+
+    async def query_columns(
+        self, request: q.AggregateRequest, options: Sequence[QueryOptions] = ()
+    ) -> tuple[q.ColumnarResult, ...]:
+        """`query`, each result's rows as columns (read column by column from the records)."""
+        answer = await self._answer(request, options)
+        columns = {
+            index: _columns(records, answer.statements[index])
+            for index, records in answer.records.items()
+        }
+        for index, source in answer.derived.items():
+            columns[index] = derived_totals.total_columns(request.queries[index], columns[source])
+        return tuple(
+            q.ColumnarResult(query.query_id, columns[index], *answer.labels(index, query))
+            for index, query in enumerate(request.queries)
+        )
+
+    async def _answer(
+        self, request: q.AggregateRequest, options: Sequence[QueryOptions]
+    ) -> _Answer:
         check_request(request)
         padded = list(options) + [QueryOptions()] * (len(request.queries) - len(options))
         # Built for every query (so a bad one is refused the same way), run for those whose
@@ -136,31 +180,7 @@ class AggregateReader:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
-        rows = {
-            index: tuple(_row(record, statements[index]) for record in records)
-            for index, records in outcomes.items()
-        }
-        for index, source in derived.items():
-            rows[index] = (derived_totals.total_row(request.queries[index], rows[source]),)
-        results = []
-        for index, (query, statement) in enumerate(zip(request.queries, statements, strict=True)):
-            version = versions.get(query.object_model_code)
-            records = outcomes.get(index, [])
-            results.append(
-                q.AggregateResult(
-                    query_id=query.query_id,
-                    rows=rows[index],
-                    data_version=version.version if version else 0,
-                    watermark=version.watermark if version else None,
-                    used_rollups=statement.used_rollups,
-                    truncated=any(
-                        record["group_total"] > statement.max_groups for record in records
-                    )
-                    if statement.max_groups
-                    else False,
-                )
-            )
-        return tuple(results)
+        return _Answer(statements, outcomes, derived, versions)
 
     async def data_versions(
         self, client_id: str, object_model_codes: Sequence[str] = ()
@@ -192,13 +212,9 @@ class AggregateReader:
 
     async def _run(self, statement: sql_builder.Statement, field: str) -> list[asyncpg.Record]:
         try:
-            async with self._pool.acquire() as connection, connection.transaction(readonly=True):
-                # asyncpg prepares every statement, and after five runs PostgreSQL may switch to
-                # a generic plan, blind to the time range and literals: a year-long aggregate
-                # then took twice as long. Planning one afresh costs well under a millisecond.
-                # (Not server-wide: re-planning the ingest statement for every batch costs more
-                # than it writes.)
-                await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            # One round trip: the pool's sessions carry READ_SETTINGS, so no transaction is
+            # opened around the statement to set them (BEGIN, SET, fetch, COMMIT were four).
+            async with self._pool.acquire() as connection:
                 records: list[asyncpg.Record] = await connection.fetch(
                     statement.sql, *statement.params
                 )
@@ -221,6 +237,37 @@ class AggregateReader:
         return records
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """The records of one request's statements, before they become rows or columns."""
+
+    statements: list[sql_builder.Statement]
+    # By query position; a derived total has none (see `derived`).
+    records: dict[int, list[asyncpg.Record]]
+    # Position of a derived total -> position of the series it is computed from.
+    derived: dict[int, int]
+    versions: dict[str, DataVersion]
+
+    def labels(
+        self, index: int, query: q.AggregateQuery
+    ) -> tuple[int, datetime.datetime | None, bool, bool]:
+        """data_version, watermark, used_rollups and truncated of the query's result."""
+        version = self.versions.get(query.object_model_code)
+        statement = self.statements[index]
+        records = self.records.get(index, [])
+        truncated = (
+            any(record["group_total"] > statement.max_groups for record in records)
+            if statement.max_groups
+            else False
+        )
+        return (
+            version.version if version else 0,
+            version.watermark if version else None,
+            statement.used_rollups,
+            truncated,
+        )
+
+
 def _row(record: asyncpg.Record, statement: sql_builder.Statement) -> q.AggregateRow:
     return q.AggregateRow(
         bucket_start=record["bucket_start"] if statement.bucketed else None,
@@ -241,3 +288,37 @@ def _number(value: object) -> float | None:
     if isinstance(value, Decimal):
         return float(value)
     raise TypeError(f"unexpected measure value {value!r}")
+
+
+_PLAIN_NUMBERS = frozenset({int, float, bool, type(None)})
+
+
+def _columns(records: list[asyncpg.Record], statement: sql_builder.Statement) -> q.AggregateColumns:
+    """The records' columns, transposed in one pass (no object per row)."""
+    if not records:
+        return q.AggregateColumns(
+            bucket_starts=(),
+            row_counts=(),
+            measures={measure_id: () for measure_id in statement.measure_ids},
+            dimensions={name: () for name in statement.dimension_names},
+        )
+    by_name = dict(zip(records[0].keys(), zip(*records, strict=True), strict=True))
+    return q.AggregateColumns(
+        bucket_starts=micros_of(by_name["bucket_start"]) if statement.bucketed else (),
+        row_counts=list(map(int, by_name["row_count"])),
+        measures={
+            measure_id: _numbers(by_name[f"m{index}"])
+            for index, measure_id in enumerate(statement.measure_ids)
+        },
+        dimensions={
+            name: by_name[f"d{index}"] for index, name in enumerate(statement.dimension_names)
+        },
+    )
+
+
+def _numbers(column: Sequence[object]) -> Sequence[float | None]:
+    """A measure column as `_number` reads each value: NUMERIC becomes float."""
+    kinds = set(map(type, column))
+    if kinds <= _PLAIN_NUMBERS:
+        return column  # type: ignore[return-value]  # ints and floats as they are, like _number
+    return [_number(value) for value in column]

@@ -21,6 +21,7 @@ from analytics.data.v1 import data_pb2, data_pb2_grpc
 from services.adapters.postgres import open_pool, pool_dependency
 from services.adapters.redis_client import open_redis
 from services.catalog.catalog_files import DEFAULT_DATA_DIR, load_catalog_files
+from services.data.aggregates import READ_SETTINGS
 from services.data.ingest_servicer import IngestServicer
 from services.data.internal_servicer import DataInternalServicer
 from services.data.relay import OutboxRelay
@@ -45,7 +46,7 @@ async def build(settings: DataSettings, resources: contextlib.AsyncExitStack) ->
     pool = await open_pool(resources, settings.database_url)
     # Aggregate reads and the relay have connections of their own: a burst of ingest
     # transactions never makes a live recomputation or a change announcement queue for one.
-    read_pool = await open_pool(resources, settings.database_url)
+    read_pool = await open_pool(resources, settings.database_url, server_settings=READ_SETTINGS)
     relay_pool = await open_pool(resources, settings.database_url, max_size=2)
     redis = await open_redis(resources, settings.redis_url)
     ingest = IngestServicer(pool, object_models)

@@ -77,3 +77,19 @@ def total_row(query: q.AggregateQuery, series_rows: Iterable[q.AggregateRow]) ->
         measures=measures,
         row_count=sum(row.row_count for row in rows),
     )
+
+
+def total_columns(query: q.AggregateQuery, series: q.AggregateColumns) -> q.AggregateColumns:
+    """`total_row` for a series given as columns: the one-row columns of the total query."""
+    measures: dict[str, list[float | None]] = {}
+    for measure in query.measures:
+        present = [
+            value for value in series.measures.get(measure.measure_id, ()) if value is not None
+        ]
+        if present:
+            measures[measure.measure_id] = [_COMBINE[measure.function](present)]
+        else:
+            measures[measure.measure_id] = [0.0 if measure.function is _F.COUNT else None]
+    return q.AggregateColumns(
+        bucket_starts=(), row_counts=[sum(series.row_counts)], measures=measures
+    )

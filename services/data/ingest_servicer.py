@@ -10,17 +10,19 @@ Construct with the service's asyncpg pool and the catalog's object models by cod
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import asyncpg
 from analytics.data.v1 import data_pb2, data_pb2_grpc
 from analytics.type.v1 import types_pb2
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import timestamp_pb2
 
 from services.catalog.domain import ObjectModel
 from services.data import store
 from services.data.ingest import validate_rows
+from services.data.struct_rows import rows_from_structs
 from services.errors import FieldViolation, InvalidArgument, NotFound
 from services.security.tenancy import tenant_for
 
@@ -40,7 +42,7 @@ class IngestServicer(data_pb2_grpc.DataServiceServicer):
     ) -> data_pb2.IngestRowsResponse:
         model = self._model(request.object_model_code)
         client_id = _client_id(request.client_id, "client_id")
-        rows = _rows(request.rows, "rows")
+        rows = _rows(request.rows, "rows", model)
         if request.validate_only:
             validate_rows(model, rows)
             return data_pb2.IngestRowsResponse()
@@ -66,7 +68,7 @@ class IngestServicer(data_pb2_grpc.DataServiceServicer):
             where = f"batches[{index}]"
             model = self._model(request.object_model_code)
             client_id = _client_id(request.client_id, f"{where}.client_id")
-            rows = _rows(request.rows, f"{where}.rows")
+            rows = _rows(request.rows, f"{where}.rows", model)
             try:
                 result = await store.ingest_rows(self._db, client_id, model, rows,
                                                  request.idempotency_key,
@@ -103,17 +105,17 @@ def _client_id(value: str, field: str) -> str:
     return tenant_for(value, field=field)
 
 
-def _rows(rows: Any, field: str) -> list[dict[str, object]]:
+def _rows(rows: Any, field: str, model: ObjectModel) -> list[dict[str, object]]:
     if len(rows) > MAX_ROWS_PER_BATCH:
         raise InvalidArgument.for_field(
             field, f"holds {len(rows)} rows; at most {MAX_ROWS_PER_BATCH} per batch")
     # Struct numbers arrive as doubles; the validation accepts 3.0 for an integer, refuses 3.5.
-    return [_row(row) for row in rows]
+    return rows_from_structs(rows, _field_names(model))
 
 
-def _row(row: struct_pb2.Struct) -> dict[str, object]:
-    converted: dict[str, object] = json_format.MessageToDict(row)
-    return converted
+@functools.lru_cache(maxsize=256)
+def _field_names(model: ObjectModel) -> tuple[str, ...]:
+    return tuple(field.name for field in model.fields)
 
 
 def _in_batch(error: InvalidArgument, where: str) -> InvalidArgument:

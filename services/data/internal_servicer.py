@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 from analytics.data.v1 import data_pb2, data_pb2_grpc
 
-from services.aggregates import wire
+from services.aggregates import columnar_wire, wire
 from services.catalog.domain import ObjectModel
 from services.data.aggregates import AggregateReader, DataVersion
 from services.errors import InvalidArgument
@@ -39,6 +39,10 @@ class DataInternalServicer(data_pb2_grpc.DataInternalServiceServicer):
     ) -> data_pb2.QueryAggregatesResponse:
         query_request, options = wire.request_value(request)
         started = time.perf_counter()
+        if request.columnar:
+            columns = await self._reader.query_columns(query_request, options)
+            elapsed = timedelta(seconds=time.perf_counter() - started)
+            return columnar_wire.response_message(columns, elapsed)
         results = await self._reader.query(query_request, options)
         elapsed = timedelta(seconds=time.perf_counter() - started)
         return wire.response_message(results, query_request.queries, elapsed)

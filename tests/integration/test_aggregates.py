@@ -228,12 +228,13 @@ async def fill_order_rollup(connection: asyncpg.Connection, client: str) -> None
     await connection.execute(
         """
         INSERT INTO scor_data.orders__minute (client_id, bucket, channel, status, delivered_in_full,
-            delivered_damage_free, documentation_accurate, row_count, sum__order_value)
+            delivered_damage_free, documentation_accurate, delivered_on_time, row_count,
+            sum__order_value)
         SELECT client_id, date_trunc('minute', created_at), channel, status, delivered_in_full,
-               delivered_damage_free, documentation_accurate, count(*),
-               coalesce(sum(order_value), 0)
+               delivered_damage_free, documentation_accurate, delivered_at <= promised_at,
+               count(*), coalesce(sum(order_value), 0)
         FROM scor_data.orders WHERE client_id = $1
-        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
         """,
         client,
     )
@@ -582,6 +583,8 @@ ROLLUP_QUERIES = [
         q.Measure(
             "full", q.AggregateFunction.SUM, f("order_value"), eq(f("delivered_in_full"), True)
         ),
+        # A comparison ORDER declares as a derived field (delivered_on_time), mirrored.
+        count("late", q.Not(q.Compare(f("promised_at"), q.Comparator.GE, f("delivered_at")))),
         bucket=bucket,
         group_by=group_by,
         row_filter=q.Not(eq(f("status"), "cancelled")),

@@ -255,6 +255,58 @@ async def test_concurrent_batches_over_the_same_keys_keep_rollups_exact(
     await assert_rollup_matches_raw(pool, order, client)
 
 
+async def test_a_batch_sent_several_times_at_once_is_applied_once(
+    pool: asyncpg.Pool, order: ObjectModel, client: str
+) -> None:
+    rows = [an_order(number) for number in range(100)]
+    results = await asyncio.gather(*(store.ingest_rows(pool, client, order, rows, "same-key")
+                                     for _ in range(3)))
+    assert sorted(result.replayed for result in results) == [False, True, True]
+    assert len({result.ingest_id for result in results}) == 1
+    assert {result.accepted_row_count for result in results} == {100}
+    assert await count_rows(pool, order, client) == 100
+    assert (await store.data_versions(pool, client, ["ORDER"]))[0].version == 1
+    outbox = await pool.fetchval(
+        "SELECT count(*) FROM analytics.change_outbox WHERE client_id = $1", client)
+    assert outbox == 1
+    await assert_rollup_matches_raw(pool, order, client)
+
+
+async def test_a_cancelled_ingest_writes_all_or_nothing_and_the_pool_goes_on(
+    pool: asyncpg.Pool, order: ObjectModel, client: str
+) -> None:
+    rows = [an_order(number) for number in range(3000)]
+    for delay in (0.0, 0.02, 0.05, 0.1):
+        task = asyncio.create_task(store.ingest_rows(pool, client, order, rows))
+        await asyncio.sleep(delay)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert await count_rows(pool, order, client) in (0, 3000)
+        await assert_rollup_matches_raw(pool, order, client)
+    result = await store.ingest_rows(pool, client, order, rows)
+    assert result.accepted_row_count + result.duplicate_row_count == 3000
+    assert await count_rows(pool, order, client) == 3000
+    await assert_rollup_matches_raw(pool, order, client)
+
+
+async def test_the_ingest_statement_stays_prepared_with_one_generic_plan(
+    migrated_db: str, catalog: Catalog, order: ObjectModel, client: str
+) -> None:
+    # asyncpg keeps a prepared statement only up to 15 KiB of text (beyond, every call is parsed
+    # and planned again), and a custom plan is planned again on every call.
+    for model in catalog.object_models:
+        assert len(store._statements(model).write_and_fold) < 15 * 1024, model.code
+    async with asyncpg.create_pool(migrated_db, min_size=1, max_size=1) as one_connection:
+        for batch in range(3):
+            await store.ingest_rows(one_connection, client, order,
+                                    [an_order(batch * 10 + number) for number in range(10)])
+        plans = await one_connection.fetch(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE 'WITH earlier AS%'")
+    assert [(plan["generic_plans"], plan["custom_plans"]) for plan in plans] == [(3, 0)]
+
+
 async def test_awkward_values_are_stored_exactly(
     pool: asyncpg.Pool, order: ObjectModel, client: str
 ) -> None:

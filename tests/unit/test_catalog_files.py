@@ -372,3 +372,29 @@ def test_every_shipped_formula_compiles_and_reads_what_it_declares(shipped: Cata
         assert parse(to_text(tree)) == tree, definition.code
         read = set(compiled.kpis[definition.code].object_model_codes)
         assert read <= set(definition.required_object_model_codes), definition.code
+
+
+def relationship(content: dict[str, Any], model_code: str, name: str) -> dict[str, Any]:
+    return next(r for r in model(content, model_code)["relationships"] if r["name"] == name)
+
+
+def test_target_time_window_is_read_and_checked(shipped: Catalog, tmp_path: pathlib.Path) -> None:
+    order_line = shipped.object_model("ORDER_LINE")
+    assert order_line is not None
+    by_name = {r.name: r for r in order_line.relationships}
+    window = by_name["order"].target_time_window
+    assert window is not None and (window.days_before, window.days_after) == (7, 1)
+    # Master data has no usual place in time: no window.
+    assert by_name["product"].target_time_window is None
+
+    def mutate(content: dict[str, Any]) -> None:
+        relationship(content, "ORDER_LINE", "order")["target_time_window"] = {
+            "days_before": -1, "days_after": 1}
+        relationship(content, "ORDER", "lines")["target_time_window"] = {
+            "days_before": 1, "days_after": 1}
+
+    problems = problems_after(tmp_path, "object_models/scor.yaml", mutate)
+    assert any("target_time_window: days_before must be a whole number of days" in p
+               for p in problems), problems
+    assert any("relationship lines: target_time_window is for many_to_one" in p
+               for p in problems), problems

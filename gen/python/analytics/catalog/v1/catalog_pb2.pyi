@@ -258,6 +258,7 @@ class Relationship(_message.Message):
     SOURCE_FIELD_FIELD_NUMBER: _builtins.int
     TARGET_FIELD_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    TARGET_TIME_WINDOW_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name used in formulas, e.g. "customer"."""
     target_object_model_code: _builtins.str
@@ -270,6 +271,12 @@ class Relationship(_message.Message):
     """Field of the target object model that is referred to."""
     description: _builtins.str
     """What the relationship means."""
+    @_builtins.property
+    def target_time_window(self) -> Global___TimeWindow:
+        """Where in time the related row usually lies, seen from this row; unset when it has no usual
+        place (master data). Many-to-one only; a search hint for reads of recent rows, never a filter.
+        """
+
     def __init__(
         self,
         *,
@@ -279,14 +286,41 @@ class Relationship(_message.Message):
         source_field: _builtins.str = ...,
         target_field: _builtins.str = ...,
         description: _builtins.str = ...,
+        target_time_window: Global___TimeWindow | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["target_time_window", b"target_time_window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cardinality", b"cardinality", "description", b"description", "name", b"name", "source_field", b"source_field", "target_field", b"target_field", "target_object_model_code", b"target_object_model_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cardinality", b"cardinality", "description", b"description", "name", b"name", "source_field", b"source_field", "target_field", b"target_field", "target_object_model_code", b"target_object_model_code", "target_time_window", b"target_time_window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Relationship: _TypeAlias = Relationship  # noqa: Y015
+
+@_typing.final
+class TimeWindow(_message.Message):
+    """A window around a row's time: [time - days_before, time + days_after]."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAYS_BEFORE_FIELD_NUMBER: _builtins.int
+    DAYS_AFTER_FIELD_NUMBER: _builtins.int
+    days_before: _builtins.int
+    """Whole days before the row's time."""
+    days_after: _builtins.int
+    """Whole days after the row's time."""
+    def __init__(
+        self,
+        *,
+        days_before: _builtins.int = ...,
+        days_after: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["days_after", b"days_after", "days_before", b"days_before"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TimeWindow: _TypeAlias = TimeWindow  # noqa: Y015
 
 @_typing.final
 class ObjectModel(_message.Message):
@@ -303,6 +337,7 @@ class ObjectModel(_message.Message):
     FIELDS_FIELD_NUMBER: _builtins.int
     RELATIONSHIPS_FIELD_NUMBER: _builtins.int
     VALUE_CHAIN_CODES_FIELD_NUMBER: _builtins.int
+    DERIVED_FIELDS_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """Stable code, e.g. "ORDER"."""
     name: _builtins.str
@@ -327,6 +362,10 @@ class ObjectModel(_message.Message):
     def value_chain_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Codes of the value chains whose KPIs read this object model."""
 
+    @_builtins.property
+    def derived_fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___DerivedField]:
+        """Booleans the platform derives from two fields of each row; clients never send them."""
+
     def __init__(
         self,
         *,
@@ -339,14 +378,61 @@ class ObjectModel(_message.Message):
         fields: _abc.Iterable[Global___Field] | None = ...,
         relationships: _abc.Iterable[Global___Relationship] | None = ...,
         value_chain_codes: _abc.Iterable[_builtins.str] | None = ...,
+        derived_fields: _abc.Iterable[Global___DerivedField] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "description", b"description", "fields", b"fields", "name", b"name", "relationships", b"relationships", "schema_name", b"schema_name", "table_name", b"table_name", "time_field", b"time_field", "value_chain_codes", b"value_chain_codes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "derived_fields", b"derived_fields", "description", b"description", "fields", b"fields", "name", b"name", "relationships", b"relationships", "schema_name", b"schema_name", "table_name", b"table_name", "time_field", b"time_field", "value_chain_codes", b"value_chain_codes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ObjectModel: _TypeAlias = ObjectModel  # noqa: Y015
+
+@_typing.final
+class DerivedField(_message.Message):
+    """A boolean derived from comparing two fields of the same row, stored with the row and kept by
+    the per-minute rollups like any boolean field, e.g. delivered_on_time := delivered_at <=
+    promised_at. Absent when either field is absent. A formula comparing the two fields this way
+    (or mirrored, promised_at >= delivered_at) is answered from it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    EXPRESSION_FIELD_NUMBER: _builtins.int
+    LEFT_FIELD_FIELD_NUMBER: _builtins.int
+    COMPARATOR_FIELD_NUMBER: _builtins.int
+    RIGHT_FIELD_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name, e.g. "delivered_on_time"."""
+    description: _builtins.str
+    """What the value means."""
+    expression: _builtins.str
+    """The definition, e.g. "delivered_at <= promised_at"."""
+    left_field: _builtins.str
+    """Field on the left of the comparison, e.g. "delivered_at"."""
+    comparator: _builtins.str
+    """The comparison operator: one of "=", "<>", "<", "<=", ">", ">="."""
+    right_field: _builtins.str
+    """Field on the right of the comparison, e.g. "promised_at"."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        expression: _builtins.str = ...,
+        left_field: _builtins.str = ...,
+        comparator: _builtins.str = ...,
+        right_field: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparator", b"comparator", "description", b"description", "expression", b"expression", "left_field", b"left_field", "name", b"name", "right_field", b"right_field"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DerivedField: _TypeAlias = DerivedField  # noqa: Y015
 
 @_typing.final
 class Thresholds(_message.Message):

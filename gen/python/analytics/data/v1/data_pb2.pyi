@@ -1028,10 +1028,15 @@ class QueryAggregatesRequest(_message.Message):
     CLIENT_ID_FIELD_NUMBER: _builtins.int
     QUERIES_FIELD_NUMBER: _builtins.int
     TIME_ZONE_FIELD_NUMBER: _builtins.int
+    COLUMNAR_FIELD_NUMBER: _builtins.int
     client_id: _builtins.str
     """Client whose rows are read; every statement is scoped to it."""
     time_zone: _builtins.str
     """IANA time zone bucket boundaries follow (day, week, month); empty for UTC."""
+    columnar: _builtins.bool
+    """True to receive every result as `columns` instead of `rows` (one form per response). Measures
+    then travel as doubles: callers that need exact NUMERIC values ask for rows.
+    """
     @_builtins.property
     def queries(self) -> _containers.RepeatedCompositeFieldContainer[Global___AggregateQuery]:
         """The queries, typically one per object model."""
@@ -1042,10 +1047,11 @@ class QueryAggregatesRequest(_message.Message):
         client_id: _builtins.str = ...,
         queries: _abc.Iterable[Global___AggregateQuery] | None = ...,
         time_zone: _builtins.str = ...,
+        columnar: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "queries", b"queries", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "columnar", b"columnar", "queries", b"queries", "time_zone", b"time_zone"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1145,6 +1151,7 @@ class AggregateResult(_message.Message):
     USED_ROLLUPS_FIELD_NUMBER: _builtins.int
     DATA_VERSION_FIELD_NUMBER: _builtins.int
     WATERMARK_FIELD_NUMBER: _builtins.int
+    COLUMNS_FIELD_NUMBER: _builtins.int
     query_id: _builtins.str
     """Identifier from the query."""
     truncated: _builtins.bool
@@ -1161,6 +1168,10 @@ class AggregateResult(_message.Message):
     def watermark(self) -> _timestamp_pb2.Timestamp:
         """Newest row timestamp of the object model the answer reflects."""
 
+    @_builtins.property
+    def columns(self) -> Global___AggregateColumns:
+        """The rows as columns, when the request asked for `columnar` (then `rows` is empty)."""
+
     def __init__(
         self,
         *,
@@ -1170,14 +1181,125 @@ class AggregateResult(_message.Message):
         used_rollups: _builtins.bool = ...,
         data_version: _builtins.int = ...,
         watermark: _timestamp_pb2.Timestamp | None = ...,
+        columns: Global___AggregateColumns | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["watermark", b"watermark"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns", "watermark", b"watermark"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_version", b"data_version", "query_id", b"query_id", "rows", b"rows", "truncated", b"truncated", "used_rollups", b"used_rollups", "watermark", b"watermark"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns", "data_version", b"data_version", "query_id", b"query_id", "rows", b"rows", "truncated", b"truncated", "used_rollups", b"used_rollups", "watermark", b"watermark"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AggregateResult: _TypeAlias = AggregateResult  # noqa: Y015
+
+@_typing.final
+class AggregateColumns(_message.Message):
+    """The rows of an aggregate result as columns: entry i of every column belongs to row i. Rows are in
+    the order `AggregateResult.rows` would have them (by bucket, then group).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUCKET_START_MICROS_FIELD_NUMBER: _builtins.int
+    ROW_COUNTS_FIELD_NUMBER: _builtins.int
+    MEASURES_FIELD_NUMBER: _builtins.int
+    DIMENSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def bucket_start_micros(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Start of each row's bucket in microseconds since the Unix epoch (UTC); empty when the query
+        has no bucket period.
+        """
+
+    @_builtins.property
+    def row_counts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Number of rows in each bucket and group before measure filters; one per row."""
+
+    @_builtins.property
+    def measures(self) -> _containers.RepeatedCompositeFieldContainer[Global___MeasureColumn]:
+        """One column per measure of the query, in the query's order."""
+
+    @_builtins.property
+    def dimensions(self) -> _containers.RepeatedCompositeFieldContainer[Global___DimensionColumn]:
+        """One column per group-by dimension of the query, in the query's order."""
+
+    def __init__(
+        self,
+        *,
+        bucket_start_micros: _abc.Iterable[_builtins.int] | None = ...,
+        row_counts: _abc.Iterable[_builtins.int] | None = ...,
+        measures: _abc.Iterable[Global___MeasureColumn] | None = ...,
+        dimensions: _abc.Iterable[Global___DimensionColumn] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bucket_start_micros", b"bucket_start_micros", "dimensions", b"dimensions", "measures", b"measures", "row_counts", b"row_counts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AggregateColumns: _TypeAlias = AggregateColumns  # noqa: Y015
+
+@_typing.final
+class MeasureColumn(_message.Message):
+    """The values of one measure, one per row."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEASURE_ID_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    NULLS_FIELD_NUMBER: _builtins.int
+    measure_id: _builtins.str
+    """Measure id from the query."""
+    @_builtins.property
+    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The values as doubles (NUMERIC sums and averages rounded to the nearest double); 0 where
+        `nulls` marks the row.
+        """
+
+    @_builtins.property
+    def nulls(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bool]:
+        """True where the measure is NULL (e.g. AVG over no rows); empty when no row is NULL."""
+
+    def __init__(
+        self,
+        *,
+        measure_id: _builtins.str = ...,
+        values: _abc.Iterable[_builtins.float] | None = ...,
+        nulls: _abc.Iterable[_builtins.bool] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["measure_id", b"measure_id", "nulls", b"nulls", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MeasureColumn: _TypeAlias = MeasureColumn  # noqa: Y015
+
+@_typing.final
+class DimensionColumn(_message.Message):
+    """The values of one group-by dimension, one per row."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VALUES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Dimension name from the query."""
+    @_builtins.property
+    def values(self) -> _containers.RepeatedCompositeFieldContainer[Global___ScalarValue]:
+        """The values; an empty ScalarValue is NULL."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        values: _abc.Iterable[Global___ScalarValue] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "values", b"values"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DimensionColumn: _TypeAlias = DimensionColumn  # noqa: Y015
 
 @_typing.final
 class QueryAggregatesResponse(_message.Message):
