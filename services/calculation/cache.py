@@ -42,6 +42,8 @@ class CacheKeys:
             "comparison": request.comparison.value,
             "tz": request.time_zone,
             "max_groups": request.max_groups,
+            # The cache holds results in their wire form, which the layout shapes.
+            "series_layout": request.series_layout.value,
         }
         # Compact JSON has no line breaks, so the line break ends the request's part unambiguously.
         self._request = hashlib.sha256(json.dumps(shape, sort_keys=True).encode() + b"\n")

@@ -40,7 +40,7 @@ from services.calculation.formula.row_access import (
     row_filters,
 )
 from services.calculation.formula.values import Evaluation
-from services.calculation.request import CalculationRequest, validate
+from services.calculation.request import CalculationRequest, SeriesLayout, validate
 from services.calculation.results import (
     BucketAxis,
     CachedResult,
@@ -85,6 +85,8 @@ class BatchOutcome:
     elapsed_seconds: float
     # Fresh outcomes as encoded for the cache, by KPI code (empty without a cache).
     encoded: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
+    # How the request asked for series to be encoded (the cached forms are in it).
+    series_layout: SeriesLayout = SeriesLayout.VALUES
 
 
 # -- what one KPI reads, and how the rows come back ---------------------------------------------
@@ -195,7 +197,7 @@ class Calculator:
         catalog: CatalogView,
         source: AggregateSource,
         cache: ResultCache | None,
-        encode: Callable[[KpiOutcome], bytes],
+        encode: Callable[[KpiOutcome, SeriesLayout], bytes],
         clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
     ) -> None:
         self._catalog = catalog
@@ -262,7 +264,10 @@ class Calculator:
             errors.extend(failed)
             outcomes.update(fresh)
             if self._cache is not None:
-                encoded = {code: self._encode(outcome) for code, outcome in fresh.items()}
+                encoded = {
+                    code: self._encode(outcome, request.series_layout)
+                    for code, outcome in fresh.items()
+                }
                 await self._cache.put_many({keys[code]: encoded[code] for code in encoded})
         ordered = tuple(
             outcomes[code] for code in dict.fromkeys(request.kpi_codes) if code in outcomes
@@ -274,6 +279,7 @@ class Calculator:
             scans,
             time.perf_counter() - started,
             encoded,
+            request.series_layout,
         )
 
     def _scoped(

@@ -10,11 +10,12 @@ from analytics.type.v1 import types_pb2
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 
+from services.aggregates.columns import micros_of
 from services.aggregates.query import Period, TimeRange
 from services.calculation import value_wire
 from services.calculation.formula.values import NoValueReason
-from services.calculation.request import CalculationRequest, Comparison
-from services.calculation.results import CachedResult, KpiOutcome, Value
+from services.calculation.request import CalculationRequest, Comparison, SeriesLayout
+from services.calculation.results import CachedResult, KpiOutcome, Series, Value
 from services.catalog import messages as catalog_messages
 from services.errors import InvalidArgument
 from services.runtime import wire
@@ -88,7 +89,24 @@ def request(message: CalculateLike, kpi_codes: list[str]) -> CalculationRequest:
         bypass_cache=message.bypass_cache,
         # RBAC KPIs read only the rows the verified caller's claims allow.
         caller=current_caller(),
+        series_layout=_layout(message),
     )
+
+
+_LAYOUTS = {
+    calculation_pb2.SERIES_LAYOUT_UNSPECIFIED: SeriesLayout.VALUES,
+    calculation_pb2.SERIES_LAYOUT_VALUES: SeriesLayout.VALUES,
+    calculation_pb2.SERIES_LAYOUT_COLUMNS: SeriesLayout.COLUMNS,
+}
+
+
+def _layout(message: CalculateLike) -> SeriesLayout:
+    if isinstance(message, calculation_pb2.ExportCalculationRequest):
+        return SeriesLayout.VALUES  # an export is a file, not a series on the wire
+    layout = _LAYOUTS.get(message.series_layout)
+    if layout is None:
+        raise InvalidArgument.for_field("series_layout", "choose VALUES or COLUMNS")
+    return layout
 
 
 class _Stamper:
@@ -157,16 +175,49 @@ class _Stamper:
 
 
 _GROUPS = calculation_pb2.KpiResult.GROUPS_FIELD_NUMBER
+_SERIES_COLUMNS = calculation_pb2.KpiResult.SERIES_COLUMNS_FIELD_NUMBER
+
+
+def series_columns(outcome: KpiOutcome) -> calculation_pb2.KpiSeriesColumns:
+    """An outcome's series as packed columns: the calculator keeps series as columns already
+    (results.Series), so they are handed to the message whole rather than value by value."""
+    columns = calculation_pb2.KpiSeriesColumns(computed_at=timestamp(outcome.computed_at))
+    if outcome.watermark is not None:
+        columns.watermark.CopyFrom(timestamp(outcome.watermark))
+    series = outcome.series
+    if isinstance(series, Series):
+        columns.bucket_start_micros.extend(series.axis.starts)
+        entries: Sequence[float | NoValueReason] = series.entries
+        complete = series.complete
+    else:
+        columns.bucket_start_micros.extend(
+            micros_of([v.bucket_start or outcome.time_range.start for v in series])
+        )
+        entries = [v.no_value or NoValueReason.NO_DATA if v.value is None else v.value
+                   for v in series]
+        complete = all(v.value is not None for v in series)
+    if complete:
+        columns.values.extend(entries)  # type: ignore[arg-type]
+    else:
+        columns.values.extend(0.0 if isinstance(e, NoValueReason) else e for e in entries)
+        present = types_pb2.NO_VALUE_REASON_UNSPECIFIED
+        columns.no_value_reasons.extend(
+            NO_VALUES[e] if isinstance(e, NoValueReason) else present for e in entries
+        )
+    return columns
 _COMPARISON = calculation_pb2.KpiResult.COMPARISON_FIELD_NUMBER
 
 
-def kpi_result(outcome: KpiOutcome) -> calculation_pb2.KpiResult:
-    return calculation_pb2.KpiResult.FromString(encode_result(outcome))
+def kpi_result(
+    outcome: KpiOutcome, layout: SeriesLayout = SeriesLayout.VALUES
+) -> calculation_pb2.KpiResult:
+    return calculation_pb2.KpiResult.FromString(encode_result(outcome, layout))
 
 
-def encode_result(outcome: KpiOutcome) -> bytes:
+def encode_result(outcome: KpiOutcome, layout: SeriesLayout = SeriesLayout.VALUES) -> bytes:
     """The wire form of a result (what the cache stores): its own fields encoded as a message,
-    the series, groups and comparison appended as bytes (fields may come in any order)."""
+    the series, groups and comparison appended as bytes (fields may come in any order). The
+    series is a KpiValue per bucket, or packed columns when `layout` asks for them."""
     stamp = _Stamper(outcome)
     result = calculation_pb2.KpiResult(
         kpi_code=outcome.kpi_code,
@@ -187,7 +238,9 @@ def encode_result(outcome: KpiOutcome) -> bytes:
         result.target = outcome.target
     parts = [
         result.SerializeToString(),
-        stamp.series_field(calculation_pb2.KpiResult.SERIES_FIELD_NUMBER, outcome.series),
+        wire.with_field(b"", _SERIES_COLUMNS, (series_columns(outcome).SerializeToString(),))
+        if layout is SeriesLayout.COLUMNS
+        else stamp.series_field(calculation_pb2.KpiResult.SERIES_FIELD_NUMBER, outcome.series),
     ]
     for group in outcome.groups:
         head = calculation_pb2.KpiGroup(
@@ -235,14 +288,16 @@ _FROM_CACHE = wire.true_field(calculation_pb2.KpiResult.FROM_CACHE_FIELD_NUMBER)
 
 
 def result_pieces(
-    item: KpiOutcome | CachedResult, encoded: Mapping[str, bytes]
+    item: KpiOutcome | CachedResult,
+    encoded: Mapping[str, bytes],
+    layout: SeriesLayout = SeriesLayout.VALUES,
 ) -> tuple[bytes, ...]:
     """The wire form of a result, in pieces to be joined into a response: what the cache holds
     (marked as cached) or what was just encoded for it; built afresh only without a cache."""
     if isinstance(item, CachedResult):
         return (item.payload, _FROM_CACHE)
     payload = encoded.get(item.kpi_code)
-    return (encode_result(item) if payload is None else payload,)
+    return (encode_result(item, layout) if payload is None else payload,)
 
 
 def with_results(
@@ -250,10 +305,13 @@ def with_results(
     results_field: int,
     items: Iterable[KpiOutcome | CachedResult],
     encoded: Mapping[str, bytes],
+    layout: SeriesLayout = SeriesLayout.VALUES,
 ) -> bytes:
     """A response in wire form: `head`'s own fields followed by each result in `results_field`,
     joined from the results' wire forms rather than parsed into the message and serialized
     again (for a cached 100-KPI minute dashboard that was most of the answer's time)."""
     return wire.message_with_repeated(
-        head.SerializeToString(), results_field, (result_pieces(item, encoded) for item in items)
+        head.SerializeToString(),
+        results_field,
+        (result_pieces(item, encoded, layout) for item in items),
     )

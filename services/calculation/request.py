@@ -33,6 +33,13 @@ class Comparison(enum.StrEnum):
     PREVIOUS_YEAR = "previous_year"
 
 
+class SeriesLayout(enum.Enum):
+    """How a result's series is encoded: a value message per bucket, or packed columns."""
+
+    VALUES = "values"
+    COLUMNS = "columns"
+
+
 @dataclass(frozen=True)
 class CalculationRequest:
     kpi_codes: tuple[str, ...]
@@ -47,6 +54,7 @@ class CalculationRequest:
     # Whose rights decide the rows RBAC KPIs read; None for the service's own work, which sees
     # every row of the client.
     caller: Caller | None = None
+    series_layout: SeriesLayout = SeriesLayout.VALUES
 
     def bucket_count(self) -> int:
         span = (self.time_range.end - self.time_range.start).total_seconds()

@@ -58,7 +58,11 @@ def _diagnostic(diagnostic: Diagnostic) -> types_pb2.FormulaDiagnostic:
 
 
 def _with_results(head: Message, results_field: int, batch: BatchOutcome) -> PreEncoded:
-    return PreEncoded(messages.with_results(head, results_field, batch.outcomes, batch.encoded))
+    return PreEncoded(
+        messages.with_results(
+            head, results_field, batch.outcomes, batch.encoded, batch.series_layout
+        )
+    )
 
 
 class CalculationServicer(calculation_pb2_grpc.CalculationServiceServicer):
