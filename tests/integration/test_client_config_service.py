@@ -297,6 +297,19 @@ async def test_a_custom_kpi_is_calculated_for_its_client_only(
             client_id=ACME, kpi_code="ACME_WEB_SHARE", custom_kpi=stale))
     assert caught.value.code() == grpc.StatusCode.ABORTED
 
+    # Versions beyond any the service stores (found by the REST fuzz as a 500): a version that
+    # cannot exist is not found, an etag naming one was not issued here.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await admin.GetCustomKpi(config_pb2.GetCustomKpiRequest(
+            client_id=ACME, kpi_code="ACME_WEB_SHARE", version=2**31))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    stale.etag = created.etag.replace("1", str(2**40))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await admin.UpdateCustomKpi(config_pb2.UpdateCustomKpiRequest(
+            client_id=ACME, kpi_code="ACME_WEB_SHARE", custom_kpi=stale))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not an etag this service issued" in (caught.value.details() or "")
+
 
 async def test_a_custom_kpi_streams_for_its_client_only(
     mesh: Mesh, admin: config_pb2_grpc.ClientConfigServiceAsyncStub

@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 from services.catalog import messages as catalog_messages
 from services.catalog.domain import Direction, FieldType, Thresholds
 from services.config.clients.model import (
+    LARGEST_VERSION,
     Client,
     ClientSpec,
     Complexity,
@@ -129,7 +130,7 @@ def etag_version(value: str, field: str, *, required: bool = True) -> int | None
                        "change is not overwritten")
         return None
     match = _ETAG.match(value.strip())
-    if match is None:
+    if match is None or int(match.group(1)) > LARGEST_VERSION:
         raise InvalidArgument.for_field(field, f"{value!r} is not an etag this service issued")
     return int(match.group(1))
 

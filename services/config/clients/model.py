@@ -13,6 +13,10 @@ from services.security.secrets import Credentials
 
 JsonObject = Mapping[str, Any]
 
+# Versions of clients, custom KPIs and data sources are stored as PostgreSQL integers: none is
+# larger, so a larger one asked for does not exist (and an etag naming one was not issued here).
+LARGEST_VERSION = 2**31 - 1
+
 
 class Complexity(enum.StrEnum):
     """How much work implementing a selected KPI takes (and, for RBAC, how rows are filtered)."""

@@ -27,6 +27,7 @@ from services.config.clients.custom_kpis import (
 from services.config.clients.data_sources import check_data_source
 from services.config.clients.mappings import check_mappings
 from services.config.clients.model import (
+    LARGEST_VERSION,
     Client,
     ClientSpec,
     CustomKpi,
@@ -110,7 +111,11 @@ class ClientConfig:
 
     async def get_custom_kpi(self, client_id: str, code: str, version: int) -> CustomKpi:
         acting = access.reading(client_id)
-        found = await store.get_custom_kpi(self._db, acting, code, version)
+        found = (
+            None
+            if version > LARGEST_VERSION
+            else await store.get_custom_kpi(self._db, acting, code, version)
+        )
         if found is None:
             which = f"version {version} of " if version else ""
             raise NotFound(f"{which}custom KPI {code!r} not found for client {acting!r}")
