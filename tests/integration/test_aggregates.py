@@ -349,6 +349,75 @@ async def test_every_aggregate_function(data: Data) -> None:
     assert measures["p90"] == pytest.approx(percentile_cont(values, 0.9))
 
 
+async def test_distinct_counts_of_totals_series_and_groups(data: Data) -> None:
+    """A total's distinct count runs as a subquery of its own, a series' and a group's inside the
+    scan: each must count the distinct present values of exactly its rows."""
+    not_cancelled = q.Compare(f("status"), q.Comparator.NE, q.Literal("cancelled"))
+    smb = eq(f("segment", "customer"), "smb")
+    dhl = eq(f("carrier", "shipments"), "DHL")
+    measures = (
+        count(),
+        q.Measure("active", q.AggregateFunction.COUNT_DISTINCT, f("customer_id"), not_cancelled),
+        q.Measure("smb", q.AggregateFunction.COUNT_DISTINCT, f("customer_id"), smb),
+        q.Measure("dhl", q.AggregateFunction.COUNT_DISTINCT, f("customer_id"), dhl),
+        # The other client's orders all have the value 1000000: a subquery reading them counts it.
+        q.Measure("values", q.AggregateFunction.COUNT_DISTINCT, f("order_value")),
+        # Absent values are not counted.
+        q.Measure("delivered", q.AggregateFunction.COUNT_DISTINCT, f("delivered_at")),
+    )
+    shipped_by_dhl = {oid for oid, _, carrier, *_ in SHIPMENTS if carrier == "DHL"}
+
+    def expected(orders: list[Order]) -> dict[str, float | None]:
+        return {
+            "n": len(orders),
+            "active": len({o.customer_id for o in orders if o.status != "cancelled"}),
+            "smb": len({o.customer_id for o in orders if CUSTOMERS[o.customer_id] == "smb"}),
+            "dhl": len({o.customer_id for o in orders if o.order_id in shipped_by_dhl}),
+            "values": len({o.order_value for o in orders}),
+            "delivered": len({o.delivered_at for o in orders if o.delivered_at is not None}),
+        }
+
+    eu = eq(f("region"), "EU")
+    total, eu_total, empty = await data.ask(
+        query(*measures),
+        query(*measures, row_filter=eu, query_id="eu"),
+        query(*measures, time_range=q.TimeRange(at(20), at(21)), query_id="empty"),
+    )
+    assert total.rows[0].measures == expected(IN_MARCH)
+    # The row count comes from the rollup, the distinct values from the raw rows: the same
+    # answer as from raw rows alone.
+    (raw_total,) = await data.ask(
+        query(*measures), options=(wire.QueryOptions(disable_rollups=True),)
+    )
+    assert total.used_rollups and not raw_total.used_rollups
+    assert raw_total.rows == total.rows
+    assert eu_total.rows[0].measures == expected([o for o in IN_MARCH if o.region == "EU"])
+    assert empty.rows[0].measures == expected([])
+
+    # Per New York day and per channel: c1's two orders of 1 March count once that day, and c2,
+    # ordering on two days, counts on each (the total is not the sum of the days).
+    import zoneinfo
+
+    new_york = zoneinfo.ZoneInfo(NEW_YORK)
+    (daily,) = await data.ask(query(*measures, bucket=q.Period.DAY), time_zone=NEW_YORK)
+    by_day: dict[datetime.datetime, list[Order]] = {}
+    for order in IN_MARCH:
+        local = order.created_at.astimezone(new_york)
+        start = datetime.datetime(local.year, local.month, local.day, tzinfo=new_york)
+        by_day.setdefault(start.astimezone(UTC), []).append(order)
+    assert {row.bucket_start: row.measures for row in daily.rows} == {
+        day: expected(orders) for day, orders in by_day.items()
+    }
+    assert sum(row.measures["smb"] or 0 for row in daily.rows) > total.rows[0].measures["smb"]
+    (by_channel,) = await data.ask(
+        query(*measures, group_by=(q.Dimension("channel", f("channel")),))
+    )
+    assert {row.dimensions["channel"]: row.measures for row in by_channel.rows} == {
+        channel: expected([o for o in IN_MARCH if o.channel == channel])
+        for channel in {o.channel for o in IN_MARCH}
+    }
+
+
 async def test_filters(data: Data) -> None:
     delivered_at, promised_at = f("delivered_at"), f("promised_at")
     measures = await data.one(

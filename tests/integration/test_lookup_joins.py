@@ -71,9 +71,9 @@ def models() -> dict[str, ObjectModel]:
     return {model.code: model for model in load_catalog_files().object_models}
 
 
-async def test_lookup_join_answers_what_the_plain_join_answers(
-    pool: asyncpg.Pool, models: dict[str, ObjectModel], monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def ingest_a_day(pool: asyncpg.Pool, models: dict[str, ObjectModel]) -> str:
+    """A client's orders and order lines of DAY (and another client's orders with the same
+    keys); returns the client."""
     client, other = f"lookup-{uuid.uuid4().hex[:8]}", f"lookup-other-{uuid.uuid4().hex[:8]}"
     orders, lines = models["ORDER"], models["ORDER_LINE"]
     await store.ingest_rows(
@@ -111,6 +111,13 @@ async def test_lookup_join_answers_what_the_plain_join_answers(
             line("l7", "o6", 23, at(12)),  # o6 exists only for the other client
         ],
     )
+    return client
+
+
+async def test_lookup_join_answers_what_the_plain_join_answers(
+    pool: asyncpg.Pool, models: dict[str, ObjectModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await ingest_a_day(pool, models)
     status = q.FieldRef("status", ("order",))
     request = q.AggregateRequest(
         client,
@@ -161,3 +168,40 @@ async def test_lookup_join_answers_what_the_plain_join_answers(
         key: (int(n), None if kept is None else float(kept))
         for key, (n, kept) in answer_of(by_lookup).items()
     } == expected
+
+
+async def test_distinct_counts_of_a_total_through_lookup_and_hash_joins(
+    pool: asyncpg.Pool, models: dict[str, ObjectModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A total's distinct counts run in a subquery of their own, with their own joins: by
+    lookup for a short read, by hash for a long one, the same answer."""
+    client = await ingest_a_day(pool, models)
+    status = q.FieldRef("status", ("order",))
+    query = q.AggregateQuery(
+        "lines",
+        "ORDER_LINE",
+        q.TimeRange(DAY, DAY + datetime.timedelta(days=1)),
+        (
+            q.Measure("n", q.AggregateFunction.COUNT),
+            q.Measure(
+                "orders_kept",
+                q.AggregateFunction.COUNT_DISTINCT,
+                q.FieldRef("order_id"),
+                q.Compare(status, q.Comparator.NE, q.Literal("cancelled")),
+            ),
+            # The value itself through the relationship; lines without an order have none.
+            q.Measure("statuses", q.AggregateFunction.COUNT_DISTINCT, status),
+        ),
+    )
+    request = q.AggregateRequest(client, (query,))
+    reader = AggregateReader(pool, models)
+    built = sql_builder.build_statement(query, models, client_id=client)
+    assert "distinct_values" in built.sql and "LEFT JOIN LATERAL" in built.sql
+    (by_lookup,) = await reader.query(request)
+    monkeypatch.setattr(sql_builder, "LOOKUP_JOIN_MAX_SPAN", datetime.timedelta(0))
+    assert "LATERAL" not in sql_builder.build_statement(query, models, client_id=client).sql
+    (by_hash,) = await reader.query(request)
+    # o1 (l1, l2), o4 (outside the window) and o5 (after its line); o2 is cancelled, o3 and o6
+    # are not this client's. Statuses: delivered, cancelled, shipped.
+    expected = {"n": 7, "orders_kept": 3, "statuses": 3}
+    assert by_lookup.rows[0].measures == by_hash.rows[0].measures == expected

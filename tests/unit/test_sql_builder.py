@@ -222,12 +222,63 @@ def test_measures_compile_to_filtered_aggregates(models: dict[str, ObjectModel])
     assert 'sum(t."order_value") FILTER (WHERE' in sql
     assert 'avg((extract(epoch from (t."delivered_at" - t."created_at")) / 86400))' in sql
     assert 'min(t."order_value")' in sql and 'max(t."order_value")' in sql
-    assert 'count(DISTINCT t."customer_id") FILTER (WHERE' in sql
+    # A total's distinct count is a subquery of its own (see the test below).
+    assert 'SELECT t."customer_id" AS value FROM "scor_data"."orders" AS t' in sql
     assert re.search(
         r"percentile_cont\(\$\d+::double precision\) WITHIN GROUP \(ORDER BY .*\) FILTER", sql
     )
     assert "NULLIF(((extract(epoch" in sql
     assert not statement.used_rollups
+
+
+def test_a_totals_distinct_count_hashes_its_values_in_a_subquery_of_the_same_rows(
+    models: dict[str, ObjectModel],
+) -> None:
+    smb = q.Compare(field("segment", "customer"), q.Comparator.EQ, q.Literal("smb"))
+    customers = q.Measure("d", q.AggregateFunction.COUNT_DISTINCT, field("customer_id"), smb)
+    total = build(
+        orders(count(), customers, row_filter=q.InList(field("region"), ("EU", "US"))), models
+    )
+    (subquery,) = re.findall(
+        r"CROSS JOIN \(SELECT count\(\*\) AS value_count FROM \((.*)\) AS distinct_values\)",
+        total.sql,
+    )
+    # The subquery reads what the statement reads: its client, time range and row filter, plus
+    # the measure's filter (through its own join) and the value's presence.
+    assert subquery.startswith('SELECT t."customer_id" AS value FROM "scor_data"."orders" AS t')
+    assert subquery.endswith("GROUP BY 1")
+    for condition in (
+        "t.client_id = $1",
+        't."created_at" >= $',
+        't."created_at" < $',
+        '(t."customer_id") IS NOT NULL',
+        '(t."region" = ANY($',
+        '."segment" = $',
+    ):
+        assert condition in subquery, condition
+    (join_alias,) = re.findall(r'LEFT JOIN "crm_data"."customers" AS (\w+)', subquery)
+    assert f"{join_alias}.client_id = $1" in subquery
+    assert "DISTINCT" not in total.sql
+    # The rest of a total may be read from the rollup; the values are only in the raw rows.
+    active = q.Measure(
+        "d",
+        q.AggregateFunction.COUNT_DISTINCT,
+        field("customer_id"),
+        q.Compare(field("status"), q.Comparator.NE, q.Literal("cancelled")),
+    )
+    rolled = build(orders(count(), active), models)
+    assert rolled.used_rollups, rolled.rollup_refusal
+    assert '"scor_data"."orders__minute" AS t' in rolled.sql
+    assert 'SELECT t."customer_id" AS value FROM "scor_data"."orders" AS t' in rolled.sql
+    assert not build(orders(count(), active), models, allow_rollups=False).used_rollups
+    # A series or a grouped total keeps count(DISTINCT) in its one scan.
+    for query in (
+        orders(count(), customers, bucket=q.Period.DAY),
+        orders(count(), customers, group_by=(q.Dimension("channel", field("channel")),)),
+    ):
+        sql = build(query, models).sql
+        assert 'count(DISTINCT t."customer_id") FILTER (WHERE' in sql
+        assert "distinct_values" not in sql
 
 
 @pytest.mark.parametrize(
@@ -395,10 +446,20 @@ ROLLUP_CASES: list[tuple[str, q.AggregateQuery, dict[str, object], str | None]] 
         "only COUNT(*)",
     ),
     (
-        "count distinct",
-        orders(q.Measure("m", q.AggregateFunction.COUNT_DISTINCT, field("customer_id"))),
+        "count distinct in a series",
+        orders(
+            q.Measure("m", q.AggregateFunction.COUNT_DISTINCT, field("customer_id")),
+            bucket=q.Period.DAY,
+        ),
         {},
         "only COUNT(*)",
+    ),
+    (
+        # Counted apart from the raw rows (the test above); the rest of the total may roll up.
+        "count distinct in a total",
+        orders(count(), q.Measure("m", q.AggregateFunction.COUNT_DISTINCT, field("customer_id"))),
+        {},
+        None,
     ),
     (
         "percentile",
