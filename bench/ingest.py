@@ -1,7 +1,7 @@
 """Ingest throughput with the per-minute rollups kept current, and bulk-load throughput.
 
     python bench/ingest.py [--batches 20] [--sizes 1000 2500 5000] [--writers 2 4]
-                           [--bulk-rows 1000000]
+                           [--bulk-rows 1000000] [--rpc-only]
 
 Uses DATABASE_URL when set, otherwise starts an embedded PostgreSQL in a temporary folder and
 applies the migrations. Measures `services.data.store.ingest_rows` end to end (validation of
@@ -10,9 +10,12 @@ folds the rollup delta, bumps the data version and records the outbox change and
 the commit) on ORDER rows for batches of 1000, 2500 and 5000 rows (--sizes): new rows, then the
 same keys re-sent with changed values (updates move rows between rollup groups); then 1000-row
 batches of several clients written at once (--writers: that many concurrent writers); then the
-unary IngestRows RPC end to end (the batch as protobuf Structs over gRPC to the data service's
-servicer in this process, with its token check, conversion, validation and ingest). Once for a
-dense live stream and once for a sparse backfill (the rollup's size follows the number of
+unary IngestRows RPC end to end (the batch over gRPC to the data service's servicer in this
+process, with its token check, conversion, validation and ingest), with the rows as protobuf
+Structs and as typed columns (IngestColumns); and, per batch size, one StreamIngestRows client
+stream of batches, which the servicer pipelines (a batch read and validated while the ones before
+it commit).
+Once for a dense live stream and once for a sparse backfill (the rollup's size follows the number of
 (minute, dimension values) groups, not the number of rows). Then `bulk_load` (COPY plus one
 rollup rebuild). Rows are made before each batch is timed. Prints rows/s per case (medians over
 the batches; overall rows/s for concurrent writers).
@@ -41,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analytics.data.v1 import data_pb2, data_pb2_grpc  # noqa: E402
+from google.protobuf import struct_pb2  # noqa: E402
 from harness import database  # noqa: E402
 
 from analytics_engine.credentials import (  # noqa: E402
@@ -51,6 +55,7 @@ from analytics_engine.credentials import (  # noqa: E402
 from services.catalog.catalog_files import load_catalog_files  # noqa: E402
 from services.catalog.domain import ObjectModel  # noqa: E402
 from services.data import store  # noqa: E402
+from services.data.column_batches import columns_message  # noqa: E402
 from services.data.ingest import validate_rows  # noqa: E402
 from services.data.ingest_servicer import IngestServicer  # noqa: E402
 from services.runtime.server import ServiceWiring, serve  # noqa: E402
@@ -98,11 +103,14 @@ async def time_batch(pool: asyncpg.Pool, client: str, model: ObjectModel,
 
 async def bench_ingest(pool: asyncpg.Pool, url: str, model: ObjectModel, batch_count: int,
                        spacing: datetime.timedelta, sizes: tuple[int, ...],
-                       writer_counts: tuple[int, ...]) -> None:
+                       writer_counts: tuple[int, ...], rpc_only: bool) -> None:
     rng = random.Random(1)
     start = datetime.datetime(2026, 10, 1, tzinfo=UTC)
     print(f"-- ORDER rows {spacing.total_seconds() * 1000:g} ms apart "
           f"({60 / spacing.total_seconds():,.0f} rows per minute)")
+    if rpc_only:
+        await bench_rpc(url, model, batch_count, rng, start, spacing, sizes)
+        return
     for size in sizes:
         client = f"bench-{uuid.uuid4().hex[:8]}"
         # Batches are made just before they are sent, as a server holds only the requests in
@@ -122,7 +130,7 @@ async def bench_ingest(pool: asyncpg.Pool, url: str, model: ObjectModel, batch_c
               f"  (validation alone {statistics.median(validations):,.0f} rows/s)")
     for writers in writer_counts:
         await bench_writers(pool, model, writers, batch_count, rng, start, spacing)
-    await bench_rpc(url, model, batch_count, rng, start, spacing)
+    await bench_rpc(url, model, batch_count, rng, start, spacing, sizes)
 
 
 async def bench_writers(pool: asyncpg.Pool, model: ObjectModel, writers: int, batch_count: int,
@@ -145,24 +153,66 @@ async def bench_writers(pool: asyncpg.Pool, model: ObjectModel, writers: int, ba
 
 async def bench_rpc(url: str, model: ObjectModel, batch_count: int, rng: random.Random,
                     start: datetime.datetime, spacing: datetime.timedelta,
-                    size: int = 1000) -> None:
-    """IngestRows over gRPC, one call after the other, each batch a new client's new rows."""
-    client = f"bench-{uuid.uuid4().hex[:8]}"
-    requests = []
-    for index in range(batch_count):
-        request = data_pb2.IngestRowsRequest(object_model_code=model.code, client_id=client)
-        for row in order_rows(index * size, size, rng, start, spacing):
-            request.rows.add().update(row)
-        requests.append(request)
-    rates = []
+                    stream_sizes: tuple[int, ...], size: int = 1000) -> None:
+    """IngestRows over gRPC, one call after the other, each batch new rows, with the rows as
+    Structs and as typed columns; then StreamIngestRows, one stream of batches (pipelined by the
+    servicer), both ways. Requests are made before the clock starts; what is timed is sending,
+    the server's reading, validation and ingest, and the reply."""
+    def rows_of(first_batch: int) -> Iterator[list[dict[str, object]]]:
+        for index in range(first_batch, first_batch + batch_count):
+            yield order_rows(index * size, size, rng, start, spacing)
+
     async with ingest_service(url, model) as stub:
-        for request in requests:
-            began = time.perf_counter()
-            reply = await stub.IngestRows(request, timeout=60)
-            rates.append(size / (time.perf_counter() - began))
-            assert reply.accepted_row_count == size
-    print(f"IngestRows RPC, batches of {size}: {statistics.median(rates):>9,.0f} rows/s "
-          "(Structs over gRPC to the servicer in this process)")
+        for form in ("Structs", "columns"):
+            client = f"bench-{uuid.uuid4().hex[:8]}"
+            requests = [data_pb2.IngestRowsRequest(object_model_code=model.code, client_id=client,
+                                                   **_batch_fields(model, rows, form))
+                        for rows in rows_of(0)]
+            rates = []
+            for request in requests:
+                began = time.perf_counter()
+                reply = await stub.IngestRows(request, timeout=60)
+                rates.append(size / (time.perf_counter() - began))
+                assert reply.accepted_row_count == size
+            print(f"IngestRows RPC, batches of {size}, rows as {form}: "
+                  f"{statistics.median(rates):>9,.0f} rows/s (median of {batch_count} calls)")
+        for stream_size in stream_sizes:
+            # The same number of rows per stream whatever the batch size.
+            stream_batches = max(1, batch_count * 3 * size // stream_size)
+            for form in ("Structs", "columns"):
+                client = f"bench-{uuid.uuid4().hex[:8]}"
+                stream = [data_pb2.StreamIngestRowsRequest(
+                    object_model_code=model.code, client_id=client, idempotency_key=f"b{index}",
+                    **_batch_fields(model, rows, form))
+                    for index, rows in enumerate(
+                        order_rows(index * stream_size, stream_size, rng, start, spacing)
+                        for index in range(stream_batches))]
+
+                async def requests_of(
+                    stream: list[data_pb2.StreamIngestRowsRequest],
+                ) -> AsyncIterator[data_pb2.StreamIngestRowsRequest]:
+                    for request in stream:
+                        yield request
+
+                began = time.perf_counter()
+                reply = await stub.StreamIngestRows(requests_of(stream), timeout=120)
+                elapsed = time.perf_counter() - began
+                total = stream_batches * stream_size
+                assert reply.accepted_row_count == total
+                print(f"StreamIngestRows, one client stream (pipelined), {stream_batches} batches "
+                      f"of {stream_size}, rows as {form}: {total / elapsed:>9,.0f} rows/s")
+
+
+def _batch_fields(model: ObjectModel, rows: list[dict[str, object]], form: str
+                  ) -> dict[str, object]:
+    if form == "columns":
+        return {"columns": columns_message(model, rows)}
+    structs = []
+    for row in rows:
+        struct = struct_pb2.Struct()
+        struct.update(row)
+        structs.append(struct)
+    return {"rows": structs}
 
 
 @contextlib.asynccontextmanager
@@ -222,6 +272,8 @@ async def main() -> int:
                         help="rows per batch")
     parser.add_argument("--writers", type=int, nargs="*", default=[2, 4],
                         help="concurrent writers per case (batches of 1000 rows)")
+    parser.add_argument("--rpc-only", action="store_true",
+                        help="only the IngestRows and StreamIngestRows cases")
     arguments = parser.parse_args()
     model = load_catalog_files().object_model("ORDER")
     assert model is not None
@@ -231,8 +283,10 @@ async def main() -> int:
         for spacing_ms in (10, 3000):
             await bench_ingest(pool, url, model, arguments.batches,
                                datetime.timedelta(milliseconds=spacing_ms),
-                               tuple(arguments.sizes), tuple(arguments.writers))
-        await bench_bulk(pool, model, arguments.bulk_rows)
+                               tuple(arguments.sizes), tuple(arguments.writers),
+                               arguments.rpc_only)
+        if not arguments.rpc_only:
+            await bench_bulk(pool, model, arguments.bulk_rows)
     return 0
 
 

@@ -65,8 +65,11 @@ class ValidatedRows:
         return tuple(zip(*self.column_values, strict=True))
 
 
-class _Rejected(Exception):
+class ValueRefused(Exception):
     """A value cannot be accepted; the text says what a valid value looks like."""
+
+
+_Rejected = ValueRefused
 
 
 Converter = Callable[[object], TypedValue]
@@ -195,6 +198,30 @@ def _convert_by_row(
     if violations:
         raise _batch_error(model, violations)
     return tuple(zip(*converted, strict=True))
+
+
+def batch_error(model: ObjectModel, violations: list[FieldViolation]) -> InvalidArgument:
+    """The refusal of a batch: the first problem in the message, the first
+    MAX_REPORTED_VIOLATIONS as field violations."""
+    return _batch_error(model, violations)
+
+
+def convert_column(
+    model: ObjectModel, field_name: str, values: list[object]
+) -> tuple[TypedValue, ...] | None:
+    """One field's values (None where a row has none) converted by the column pass, or None when
+    any is refused or missing where required (then `convert_value` says which and why)."""
+    return _convert_column(_field_plan(model, field_name), values)
+
+
+def convert_value(model: ObjectModel, field_name: str, value: object) -> TypedValue:
+    """One present value converted, or ValueRefused saying what a valid value looks like."""
+    return _field_plan(model, field_name).convert(value)
+
+
+def _field_plan(model: ObjectModel, field_name: str) -> _FieldPlan:
+    plan = _plan(model)
+    return plan.fields[plan.names.index(field_name)]
 
 
 def _batch_error(model: ObjectModel, violations: list[FieldViolation]) -> InvalidArgument:
@@ -377,7 +404,23 @@ def _decimal_column(values: list[object], kinds: set[type]) -> Sequence[TypedVal
         decimals = list(map(Decimal, cast("list[int]", values)))
         if max(map(Decimal.adjusted, decimals)) <= _NUMERIC_MAX_ADJUSTED_EXPONENT:
             return decimals
+    if kinds == {str}:
+        # Exact decimals sent as text: plain digits (no exponent, no spaces) of a length far
+        # inside numeric's limits are read as they are; anything else goes value by value.
+        texts = cast("list[str]", values)
+        joined = _SEPARATOR_TEXT.join(texts)
+        longest = max(map(len, texts))
+        if longest <= _PLAIN_DECIMAL_MAX_TEXT and _PLAIN_DECIMALS.fullmatch(joined):
+            return list(map(Decimal, texts))
     return None
+
+
+# A column of plain decimal texts joined by a separator, checked by one match of the whole text.
+_SEPARATOR_TEXT = "\x1f"
+_PLAIN_DECIMAL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+_PLAIN_DECIMALS = re.compile(f"{_PLAIN_DECIMAL}(?:\x1f{_PLAIN_DECIMAL})*")
+# Shorter than numeric's 16383 digits after the point, so no value read so can exceed its limits.
+_PLAIN_DECIMAL_MAX_TEXT = 16_000
 
 
 def _boolean_column(values: list[object], kinds: set[type]) -> Sequence[TypedValue] | None:

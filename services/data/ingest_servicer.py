@@ -10,6 +10,8 @@ Construct with the service's asyncpg pool and the catalog's object models by cod
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import functools
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -21,7 +23,8 @@ from google.protobuf import timestamp_pb2
 
 from services.catalog.domain import ObjectModel
 from services.data import store
-from services.data.ingest import validate_rows
+from services.data.column_batches import sent_columns
+from services.data.ingest_columns import validate_columns
 from services.data.struct_rows import rows_from_structs
 from services.errors import FieldViolation, InvalidArgument, NotFound
 from services.security.tenancy import tenant_for
@@ -30,6 +33,16 @@ Context = Any
 
 # One batch is one transaction; larger loads belong in several batches (or StreamIngestRows).
 MAX_ROWS_PER_BATCH = 50_000
+# Batches of one StreamIngestRows call whose transactions may be open at once (each on its own
+# connection, committed in stream order): while one is written, the next is ready on its
+# connection to go on the moment it commits, and the one after is read and validated.
+MAX_STREAM_BATCHES_IN_FLIGHT = 2
+
+# A batch as either request carries it.
+_BatchRequest = data_pb2.IngestRowsRequest | data_pb2.StreamIngestRowsRequest
+# Batches committing, oldest first: index in the stream, request, commit.
+_InFlight = collections.deque[tuple[int, data_pb2.StreamIngestRowsRequest,
+                                    "asyncio.Task[store.IngestResult]"]]
 
 
 class IngestServicer(data_pb2_grpc.DataServiceServicer):
@@ -42,13 +55,14 @@ class IngestServicer(data_pb2_grpc.DataServiceServicer):
     ) -> data_pb2.IngestRowsResponse:
         model = self._model(request.object_model_code)
         client_id = _client_id(request.client_id, "client_id")
-        rows = _rows(request.rows, "rows", model)
+        # Reading, validating and encoding the batch is CPU work: in a thread, so the event loop
+        # keeps serving other calls meanwhile.
+        batch = await asyncio.to_thread(_prepare, request, model)
         if request.validate_only:
-            validate_rows(model, rows)
             return data_pb2.IngestRowsResponse()
-        result = await store.ingest_rows(self._db, client_id, model, rows,
-                                         request.idempotency_key,
-                                         source_system=request.source_system)
+        result = await store.commit_batch(self._db, client_id, model, batch,
+                                          request.idempotency_key,
+                                          source_system=request.source_system)
         return data_pb2.IngestRowsResponse(
             ingest_id=result.ingest_id,
             accepted_row_count=result.accepted_row_count,
@@ -62,32 +76,43 @@ class IngestServicer(data_pb2_grpc.DataServiceServicer):
     async def StreamIngestRows(
         self, request_iterator: AsyncIterator[data_pb2.StreamIngestRowsRequest], context: Context
     ) -> data_pb2.StreamIngestRowsResponse:
+        """Pipelined: a batch is read and validated while the batches before it commit, and up
+        to MAX_STREAM_BATCHES_IN_FLIGHT transactions overlap; each still commits after the one
+        before it (store.BatchTurn), and the reply, sent once all committed, lists them in
+        order. A bad batch ends the call after the batches before it committed; none after it
+        is written."""
         reply = data_pb2.StreamIngestRowsResponse()
-        index = 0
-        async for request in request_iterator:
-            where = f"batches[{index}]"
-            model = self._model(request.object_model_code)
-            client_id = _client_id(request.client_id, f"{where}.client_id")
-            rows = _rows(request.rows, f"{where}.rows", model)
-            try:
-                result = await store.ingest_rows(self._db, client_id, model, rows,
-                                                 request.idempotency_key,
-                                                 source_system=request.source_system)
-            except InvalidArgument as error:
-                # Batches before this one stay committed; the error says which batch failed.
-                raise _in_batch(error, where) from None
-            reply.batches.append(data_pb2.IngestBatchResult(
-                batch_index=index,
-                idempotency_key=request.idempotency_key,
-                ingest_id=result.ingest_id,
-                accepted_row_count=result.accepted_row_count,
-                duplicate_row_count=result.duplicate_row_count,
-                replayed=result.replayed,
-                data_version=result.data_version,
-            ))
-            reply.accepted_row_count += result.accepted_row_count
-            reply.duplicate_row_count += result.duplicate_row_count
-            index += 1
+        in_flight: _InFlight = collections.deque()
+        turn: store.BatchTurn | None = None
+        try:
+            index = 0
+            async for request in request_iterator:
+                where = f"batches[{index}]"
+                try:
+                    model = self._model(request.object_model_code)
+                    client_id = _client_id(request.client_id, f"{where}.client_id")
+                    batch = await asyncio.to_thread(_prepare, request, model)
+                except InvalidArgument as error:
+                    await _settle(in_flight, reply, until=0)
+                    raise _in_batch(error, where) from None
+                except Exception:
+                    # Unknown object model, foreign client: the batches before still commit.
+                    await _settle(in_flight, reply, until=0)
+                    raise
+                await _settle(in_flight, reply, until=MAX_STREAM_BATCHES_IN_FLIGHT - 1)
+                turn = store.BatchTurn(turn)
+                commit = store.commit_batch(self._db, client_id, model, batch,
+                                            request.idempotency_key,
+                                            source_system=request.source_system, turn=turn)
+                in_flight.append((index, request, asyncio.create_task(commit)))
+                index += 1
+            await _settle(in_flight, reply, until=0)
+        finally:
+            # Left early (a failed batch, a cancelled call): the batches still in flight are
+            # rolled back, or are left to their outcome, and none is acknowledged.
+            for _, _, task in in_flight:
+                task.cancel()
+            await asyncio.gather(*(task for _, _, task in in_flight), return_exceptions=True)
         return reply
 
     def _model(self, code: str) -> ObjectModel:
@@ -100,17 +125,52 @@ class IngestServicer(data_pb2_grpc.DataServiceServicer):
         return model
 
 
+async def _settle(in_flight: _InFlight, reply: data_pb2.StreamIngestRowsResponse, *,
+                  until: int) -> None:
+    """Waits for the oldest batches in flight to commit until at most `until` are left, adding
+    their outcomes to `reply` in order; the first that failed ends the call, named."""
+    while len(in_flight) > until:
+        index, request, task = in_flight[0]
+        try:
+            result = await task
+        except InvalidArgument as error:
+            raise _in_batch(error, f"batches[{index}]") from None
+        in_flight.popleft()
+        reply.batches.append(data_pb2.IngestBatchResult(
+            batch_index=index,
+            idempotency_key=request.idempotency_key,
+            ingest_id=result.ingest_id,
+            accepted_row_count=result.accepted_row_count,
+            duplicate_row_count=result.duplicate_row_count,
+            replayed=result.replayed,
+            data_version=result.data_version,
+        ))
+        reply.accepted_row_count += result.accepted_row_count
+        reply.duplicate_row_count += result.duplicate_row_count
+
+
 def _client_id(value: str, field: str) -> str:
     # The tenant comes from the caller's token (ARCHITECTURE §7); only an admin names one.
     return tenant_for(value, field=field)
 
 
-def _rows(rows: Any, field: str, model: ObjectModel) -> list[dict[str, object]]:
-    if len(rows) > MAX_ROWS_PER_BATCH:
+def _prepare(request: _BatchRequest, model: ObjectModel) -> store.PreparedBatch:
+    """The batch of a request validated and encoded, from its rows or from its columns."""
+    if request.HasField("columns"):
+        if len(request.rows):
+            raise InvalidArgument.for_field("columns", "send rows or columns, not both")
+        row_count = request.columns.row_count
+        if row_count > MAX_ROWS_PER_BATCH:
+            raise InvalidArgument.for_field(
+                "columns.row_count", f"is {row_count}; at most {MAX_ROWS_PER_BATCH} per batch")
+        checked = validate_columns(model, sent_columns(request.columns), row_count)
+        return store.prepare_columns(model, checked)
+    if len(request.rows) > MAX_ROWS_PER_BATCH:
         raise InvalidArgument.for_field(
-            field, f"holds {len(rows)} rows; at most {MAX_ROWS_PER_BATCH} per batch")
+            "rows", f"holds {len(request.rows)} rows; at most {MAX_ROWS_PER_BATCH} per batch")
     # Struct numbers arrive as doubles; the validation accepts 3.0 for an integer, refuses 3.5.
-    return rows_from_structs(rows, _field_names(model))
+    rows = rows_from_structs(request.rows, _field_names(model))
+    return store.prepare_rows(model, rows)
 
 
 @functools.lru_cache(maxsize=256)

@@ -47,6 +47,7 @@ import asyncpg
 
 from services.catalog.domain import DerivedField, Field, FieldType, ObjectModel
 from services.data.ingest import TypedValue, validate_rows
+from services.data.ingest_columns import CheckedColumns
 from services.errors import AlreadyExists, InvalidArgument
 
 # -- layout -----------------------------------------------------------------------------------
@@ -555,16 +556,20 @@ def _wire_columns(model: ObjectModel) -> tuple[_WireColumn, ...]:
 
 
 @dataclasses.dataclass(frozen=True)
-class _WireBatch:
+class PreparedBatch:
     """A validated batch ready to send: one row per natural key, the last one sent winning (as if
     the rows came one by one; one INSERT may not touch the same row twice)."""
 
+    # Rows as sent, repeats included (those beyond the first of a key count as duplicates).
+    sent_row_count: int
     earliest: datetime.date
     latest: datetime.date
     arguments: tuple[object, ...]
 
 
-def _wire_batch(model: ObjectModel, rows: Sequence[Mapping[str, object]]) -> _WireBatch:
+def prepare_rows(model: ObjectModel, rows: Sequence[Mapping[str, object]]) -> PreparedBatch:
+    """Validates JSON-like rows (InvalidArgument names every bad row and field) and encodes
+    them for `commit_batch`. CPU work only: a caller may run it in a thread."""
     batch = validate_rows(model, rows)
     wire = _wire_columns(model)
     # Timestamps become microseconds since 1970 UTC here: how they travel, and far cheaper to
@@ -573,8 +578,21 @@ def _wire_batch(model: ObjectModel, rows: Sequence[Mapping[str, object]]) -> _Wi
         _microseconds(values) if column.wire_type == "bigint" else values
         for column, values in zip(wire, batch.column_values, strict=True)
     ]
+    return _prepared(model, columns, len(rows))
+
+
+def prepare_columns(model: ObjectModel, batch: CheckedColumns) -> PreparedBatch:
+    """Encodes a batch validated as typed columns (its timestamps already in microseconds) for
+    `commit_batch`. CPU work only."""
+    return _prepared(model, batch.column_values, batch.row_count)
+
+
+def _prepared(
+    model: ObjectModel, columns: Sequence[Sequence[object]], sent_row_count: int
+) -> PreparedBatch:
+    wire = _wire_columns(model)
     columns = _last_row_per_natural_key(model, columns)
-    times = columns[batch.columns.index(model.time_field)]
+    times = columns[[field.name for field in model.fields].index(model.time_field)]
     earliest: datetime.date
     latest: datetime.date
     if time_is_date(model):
@@ -589,7 +607,7 @@ def _wire_batch(model: ObjectModel, rows: Sequence[Mapping[str, object]]) -> _Wi
             column.encode(values) for column, values in zip(wire, columns, strict=True)
         )
     )
-    return _WireBatch(earliest, latest, arguments)
+    return PreparedBatch(sent_row_count, earliest, latest, arguments)
 
 
 def _microseconds(moments: Sequence[TypedValue]) -> list[int | None]:
@@ -660,38 +678,41 @@ async def ingest_rows(
     source_system: str = "",
 ) -> IngestResult:
     """Validates `rows` (InvalidArgument names every bad row and field; nothing is written) and
-    commits them in one transaction with the rollup change, the data version bump and an outbox
-    record. Rows whose natural key exists replace the stored row; identical re-sends count as
-    duplicates and change nothing. A batch whose idempotency key was applied before returns the
-    first answer (`replayed`) without writing."""
+    commits them as `commit_batch` does."""
     _require_client(client_id)
     # Validation and encoding are CPU work on the whole batch: in a thread, so the event loop
     # keeps serving (it takes the GIL between them, every few milliseconds).
-    batch = await asyncio.to_thread(_wire_batch, model, rows)
-    statements = _statements(model)
-    async with pool.acquire() as connection, _writers_transaction(connection, client_id, model):
-        # One statement writes the rows, folds the rollup delta, bumps the data version and
-        # records the outbox change and the batch (or answers as before to a batch replayed).
-        outcome = await connection.fetchrow(
-            statements.write_and_fold,
-            client_id,
-            batch.earliest,
-            batch.latest,
-            *batch.arguments,
-            model.code,
-            idempotency_key,
-            source_system,
-            uuid.uuid4(),
-            len(rows),
-        )
-        assert outcome is not None
-        if outcome["emptied_from"] is not None:
-            await connection.execute(
-                statements.delete_empty_groups,
-                client_id,
-                outcome["emptied_from"],
-                outcome["emptied_to"],
-            )
+    batch = await asyncio.to_thread(prepare_rows, model, rows)
+    return await commit_batch(
+        pool, client_id, model, batch, idempotency_key, source_system=source_system
+    )
+
+
+async def commit_batch(
+    pool: asyncpg.Pool,
+    client_id: str,
+    model: ObjectModel,
+    batch: PreparedBatch,
+    idempotency_key: str = "",
+    *,
+    source_system: str = "",
+    turn: BatchTurn | None = None,
+) -> IngestResult:
+    """Commits a prepared batch in one transaction with the rollup change, the data version bump
+    and an outbox record. Rows whose natural key exists replace the stored row; identical
+    re-sends count as duplicates and change nothing. A batch whose idempotency key was applied
+    before returns the first answer (`replayed`) without writing. With a `turn`, the batch
+    commits in its place in a sequence of batches (see BatchTurn)."""
+    _require_client(client_id)
+    try:
+        outcome = await _commit(pool, client_id, model, batch, idempotency_key, source_system,
+                                turn)
+    except BaseException:
+        if turn is not None:
+            turn.finish(committed=False)
+        raise
+    if turn is not None:
+        turn.finish(committed=True)
     return IngestResult(
         ingest_id=str(outcome["ingest_id"]),
         accepted_row_count=int(outcome["accepted_row_count"]),
@@ -702,6 +723,86 @@ async def ingest_rows(
         affected_end=outcome["range_end"],
         replayed=bool(outcome["replayed"]),
     )
+
+
+async def _commit(
+    pool: asyncpg.Pool,
+    client_id: str,
+    model: ObjectModel,
+    batch: PreparedBatch,
+    idempotency_key: str,
+    source_system: str,
+    turn: BatchTurn | None,
+) -> asyncpg.Record:
+    statements = _statements(model)
+    if turn is not None:
+        # Before taking a connection: the batch before holds one, and a small pool must not
+        # be emptied by batches that cannot go on yet.
+        await turn.wait_to_lock()
+    async with pool.acquire() as connection:
+        async with _writers_transaction(connection, client_id, model, turn):
+            # One statement writes the rows, folds the rollup delta, bumps the data version and
+            # records the outbox change and the batch (or answers as before to a batch replayed).
+            outcome = await connection.fetchrow(
+                statements.write_and_fold,
+                client_id,
+                batch.earliest,
+                batch.latest,
+                *batch.arguments,
+                model.code,
+                idempotency_key,
+                source_system,
+                uuid.uuid4(),
+                batch.sent_row_count,
+            )
+            assert outcome is not None
+            if outcome["emptied_from"] is not None:
+                await connection.execute(
+                    statements.delete_empty_groups,
+                    client_id,
+                    outcome["emptied_from"],
+                    outcome["emptied_to"],
+                )
+            if turn is not None:
+                await turn.wait_to_commit()
+    return outcome
+
+
+class BatchTurn:
+    """A batch's place in a sequence of batches committed in order while their transactions
+    overlap (a stream of batches, pipelined). The batch asks for the writers' lock only once the
+    batch before it holds its own, so batches of the same client and object model take the lock,
+    and so write, in sequence order; and it commits only after the batch before it committed, so
+    the commits keep that order too whatever locks they hold. When the batch before it failed,
+    it rolls back (BatchTurnAbandoned): nothing after a failed batch is written."""
+
+    def __init__(self, before: BatchTurn | None) -> None:
+        self._before = before
+        loop = asyncio.get_running_loop()
+        self._locked: asyncio.Future[None] = loop.create_future()
+        self._finished: asyncio.Future[bool] = loop.create_future()
+
+    async def wait_to_lock(self) -> None:
+        if self._before is not None:
+            await asyncio.shield(self._before._locked)
+
+    def locked(self) -> None:
+        if not self._locked.done():
+            self._locked.set_result(None)
+
+    async def wait_to_commit(self) -> None:
+        if self._before is not None and not await asyncio.shield(self._before._finished):
+            raise BatchTurnAbandoned("the batch before this one was not committed")
+
+    def finish(self, *, committed: bool) -> None:
+        """Marks the batch committed or not; the batch after it may then go on (or give up)."""
+        self.locked()
+        if not self._finished.done():
+            self._finished.set_result(committed)
+
+
+class BatchTurnAbandoned(Exception):
+    """A batch was rolled back because the batch before it in its sequence was not committed."""
 
 
 # -- bulk load --------------------------------------------------------------------------------
@@ -910,7 +1011,7 @@ async def _record_change(
 
 @contextlib.asynccontextmanager
 async def _writers_transaction(
-    connection: _Connection, client_id: str, model: ObjectModel
+    connection: _Connection, client_id: str, model: ObjectModel, turn: BatchTurn | None = None
 ) -> AsyncIterator[None]:
     """A transaction holding the writers' lock of (client, object model), begun in one round trip
     and committed on leaving (rolled back on an error). Its statements run generic plans: an
@@ -921,6 +1022,8 @@ async def _writers_transaction(
             "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; "
             f"SELECT pg_advisory_xact_lock({_writers_lock_key(client_id, model)})"
         )
+        if turn is not None:
+            turn.locked()
         yield
     except BaseException:
         # A connection that cannot roll back is closed by the pool when it is released.

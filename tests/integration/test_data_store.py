@@ -24,6 +24,7 @@ from grpc_status import rpc_status
 from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import Catalog, ObjectModel
 from services.data import store
+from services.data.column_batches import columns_message
 from services.data.ingest import validate_rows
 from services.data.ingest_servicer import IngestServicer
 from services.errors import AlreadyExists, InvalidArgument
@@ -520,3 +521,153 @@ async def test_ingest_rows_rpc(migrated_db: str, catalog: Catalog, client: str) 
         # 11 from the first call, the first two streamed batches; nothing from the refused ones.
         assert await count_rows(pool, model, client) == 13
         assert (await store.data_versions(pool, client, ["SURVEY_RESPONSE"]))[0].version == 3
+
+
+def bad_request_fields(error: grpc.aio.AioRpcError) -> list[str]:
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None
+    detail = error_details_pb2.BadRequest()
+    status.details[0].Unpack(detail)
+    return [violation.field for violation in detail.field_violations]
+
+
+async def test_ingest_rows_rpc_takes_typed_columns(
+    migrated_db: str, catalog: Catalog, order: ObjectModel, client: str
+) -> None:
+    rows = [an_order(number) for number in range(40)]
+    async with ingest_stub(migrated_db, catalog) as stub:
+        request = data_pb2.IngestRowsRequest(object_model_code="ORDER", client_id=client,
+                                             idempotency_key="c1",
+                                             columns=columns_message(order, rows))
+        reply = await stub.IngestRows(request, timeout=10)
+        assert (reply.accepted_row_count, reply.data_version, reply.replayed) == (40, 1, False)
+        replay = await stub.IngestRows(request, timeout=10)
+        assert replay.replayed and replay.ingest_id == reply.ingest_id
+        # The same rows as Structs change nothing: columns and Structs store the same values.
+        as_structs = await stub.IngestRows(data_pb2.IngestRowsRequest(
+            object_model_code="ORDER", client_id=client,
+            rows=[struct(row) for row in rows]), timeout=10)
+        assert (as_structs.accepted_row_count, as_structs.duplicate_row_count) == (0, 40)
+
+        bad = columns_message(order, [an_order(100), an_order(101, status="lost")])
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await stub.IngestRows(data_pb2.IngestRowsRequest(
+                object_model_code="ORDER", client_id=client, columns=bad), timeout=10)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert bad_request_fields(error.value) == ["rows[1].status"]
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await stub.IngestRows(data_pb2.IngestRowsRequest(
+                object_model_code="ORDER", client_id=client, columns=bad,
+                rows=[struct(an_order(1))]), timeout=10)
+        assert bad_request_fields(error.value) == ["columns"]
+        checked = await stub.IngestRows(data_pb2.IngestRowsRequest(
+            object_model_code="ORDER", client_id=client, validate_only=True,
+            columns=columns_message(order, [an_order(200)])), timeout=10)
+        assert checked.accepted_row_count == 0
+    async with asyncpg.create_pool(migrated_db, min_size=1, max_size=1) as pool:
+        assert await count_rows(pool, order, client) == 40
+        stored = await pool.fetchrow(
+            f"SELECT order_value, created_at, delivered_in_full FROM {store.raw_table(order)} "
+            "WHERE client_id = $1 AND order_id = 'SO-5'", client)
+        assert stored is not None
+        assert (stored["order_value"], stored["created_at"], stored["delivered_in_full"]) == (
+            Decimal("15.25"), START + datetime.timedelta(seconds=85), None)
+        await assert_rollup_matches_raw(pool, order, client)
+
+
+async def test_a_pipelined_stream_commits_its_batches_in_order(
+    migrated_db: str, catalog: Catalog, order: ObjectModel, client: str
+) -> None:
+    """Batches overlap in the servicer, yet a later batch re-sending earlier keys wins, a
+    repeated idempotency key is a replay, and every outcome comes back in stream order."""
+    sent = [[an_order(30 * index + n) for n in range(30)] for index in range(8)]
+    # Batch 3 changes batch 1's rows (moving them between rollup groups); batch 5 repeats
+    # batch 2's idempotency key.
+    sent[3] = [{**row, "status": "cancelled", "order_value": "1.00"} for row in sent[1]]
+    keys = [f"k{index}" for index in range(8)]
+    keys[5] = "k2"
+
+    async def batches() -> AsyncIterator[data_pb2.StreamIngestRowsRequest]:
+        for index, rows in enumerate(sent):
+            form: dict[str, object] = (
+                {"columns": columns_message(order, rows)} if index % 2 == 0
+                else {"rows": [struct(row) for row in rows]})
+            yield data_pb2.StreamIngestRowsRequest(
+                object_model_code="ORDER", client_id=client, idempotency_key=keys[index],
+                **form)
+
+    async with ingest_stub(migrated_db, catalog) as stub:
+        reply = await stub.StreamIngestRows(batches(), timeout=20)
+    assert [batch.batch_index for batch in reply.batches] == list(range(8))
+    assert [batch.replayed for batch in reply.batches] == [False] * 5 + [True] + [False] * 2
+    assert [batch.accepted_row_count for batch in reply.batches] == [30] * 8
+    versions = [batch.data_version for batch in reply.batches if not batch.replayed]
+    assert versions == list(range(1, 8))
+    assert reply.batches[5].ingest_id == reply.batches[2].ingest_id
+    async with asyncpg.create_pool(migrated_db, min_size=1, max_size=1) as pool:
+        assert await count_rows(pool, order, client) == 30 * 6
+        changed = await pool.fetchval(
+            f"SELECT count(*) FROM {store.raw_table(order)} WHERE client_id = $1 "
+            "AND status = 'cancelled' AND order_value = 1.00", client)
+        assert changed == 30
+        await assert_rollup_matches_raw(pool, order, client)
+
+
+async def test_a_bad_batch_ends_a_pipelined_stream_after_the_batches_before_it(
+    migrated_db: str, catalog: Catalog, order: ObjectModel, client: str
+) -> None:
+    async def batches() -> AsyncIterator[data_pb2.StreamIngestRowsRequest]:
+        for index in range(5):
+            rows = [an_order(10 * index + n) for n in range(10)]
+            if index == 2:
+                rows[7]["order_value"] = "twelve"
+            yield data_pb2.StreamIngestRowsRequest(
+                object_model_code="ORDER", client_id=client,
+                columns=columns_message(order, rows))
+
+    async with ingest_stub(migrated_db, catalog) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await stub.StreamIngestRows(batches(), timeout=20)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(error.value) == ["batches[2].rows[7].order_value"]
+    async with asyncpg.create_pool(migrated_db, min_size=1, max_size=1) as pool:
+        # Batches 0 and 1 committed; nothing from the refused batch or after it.
+        assert await count_rows(pool, order, client) == 20
+        assert (await store.data_versions(pool, client, ["ORDER"]))[0].version == 2
+        await assert_rollup_matches_raw(pool, order, client)
+
+
+async def test_a_batch_whose_predecessor_failed_is_rolled_back(
+    pool: asyncpg.Pool, order: ObjectModel, client: str
+) -> None:
+    """BatchTurn: the second of two overlapping batches waits for the first and does not commit
+    when it did not."""
+    first = store.BatchTurn(None)
+    second = store.BatchTurn(first)
+    batch = store.prepare_rows(order, [an_order(1)])
+    later = asyncio.create_task(store.commit_batch(pool, client, order, batch, turn=second))
+    await asyncio.sleep(0.05)
+    assert not later.done()  # waiting for the first batch to take its lock
+    first.finish(committed=False)
+    with pytest.raises(store.BatchTurnAbandoned):
+        await later
+    assert await count_rows(pool, order, client) == 0
+
+
+async def test_an_unknown_object_model_ends_a_stream_after_the_batches_before_it(
+    migrated_db: str, catalog: Catalog, order: ObjectModel, client: str
+) -> None:
+    async def batches() -> AsyncIterator[data_pb2.StreamIngestRowsRequest]:
+        for code in ("ORDER", "ORDER", "NOPE", "ORDER"):
+            number = len(code)
+            yield data_pb2.StreamIngestRowsRequest(
+                object_model_code=code, client_id=client,
+                columns=columns_message(order, [an_order(number), an_order(number + 100)]))
+
+    async with ingest_stub(migrated_db, catalog) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await stub.StreamIngestRows(batches(), timeout=20)
+    assert error.value.code() == grpc.StatusCode.NOT_FOUND
+    async with asyncpg.create_pool(migrated_db, min_size=1, max_size=1) as pool:
+        assert await count_rows(pool, order, client) == 2
+        assert (await store.data_versions(pool, client, ["ORDER"]))[0].version == 1

@@ -11,7 +11,8 @@ client only for admins). Internal RPCs require it.
 
 Row values (google.protobuf.Struct) are keyed by object model field name: text as strings, integers
 and decimals as JSON numbers or decimal strings (use strings for exact decimals), booleans as
-booleans, timestamps as RFC 3339 strings, dates as "YYYY-MM-DD", null for absent values.
+booleans, timestamps as RFC 3339 strings, dates as "YYYY-MM-DD", null for absent values. gRPC
+senders of large batches may send typed columns instead (IngestColumns), validated the same way.
 """
 
 from analytics.type.v1 import types_pb2 as _types_pb2
@@ -194,6 +195,7 @@ class IngestRowsRequest(_message.Message):
     ROWS_FIELD_NUMBER: _builtins.int
     SOURCE_SYSTEM_FIELD_NUMBER: _builtins.int
     VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    COLUMNS_FIELD_NUMBER: _builtins.int
     object_model_code: _builtins.str
     """Object model the rows belong to, e.g. "ORDER"."""
     client_id: _builtins.str
@@ -210,6 +212,13 @@ class IngestRowsRequest(_message.Message):
     def rows(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]:
         """The rows, each keyed by field name (see the package comment); at least one."""
 
+    @_builtins.property
+    def columns(self) -> Global___IngestColumns:
+        """The rows as typed columns, in place of `rows` (send one form or the other): cheaper to build,
+        send and read than Structs for large batches. Problems are named as for `rows`
+        ("rows[3].order_value"), or "columns.columns[1]" for a malformed column.
+        """
+
     def __init__(
         self,
         *,
@@ -219,10 +228,11 @@ class IngestRowsRequest(_message.Message):
         rows: _abc.Iterable[_struct_pb2.Struct] | None = ...,
         source_system: _builtins.str = ...,
         validate_only: _builtins.bool = ...,
+        columns: Global___IngestColumns | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "idempotency_key", b"idempotency_key", "object_model_code", b"object_model_code", "rows", b"rows", "source_system", b"source_system", "validate_only", b"validate_only"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "columns", b"columns", "idempotency_key", b"idempotency_key", "object_model_code", b"object_model_code", "rows", b"rows", "source_system", b"source_system", "validate_only", b"validate_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -289,6 +299,7 @@ class StreamIngestRowsRequest(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
     ROWS_FIELD_NUMBER: _builtins.int
     SOURCE_SYSTEM_FIELD_NUMBER: _builtins.int
+    COLUMNS_FIELD_NUMBER: _builtins.int
     object_model_code: _builtins.str
     """Object model the rows belong to."""
     client_id: _builtins.str
@@ -301,6 +312,10 @@ class StreamIngestRowsRequest(_message.Message):
     def rows(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]:
         """The rows of the batch."""
 
+    @_builtins.property
+    def columns(self) -> Global___IngestColumns:
+        """The rows as typed columns, in place of `rows`, as in IngestRowsRequest."""
+
     def __init__(
         self,
         *,
@@ -309,14 +324,113 @@ class StreamIngestRowsRequest(_message.Message):
         idempotency_key: _builtins.str = ...,
         rows: _abc.Iterable[_struct_pb2.Struct] | None = ...,
         source_system: _builtins.str = ...,
+        columns: Global___IngestColumns | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "idempotency_key", b"idempotency_key", "object_model_code", b"object_model_code", "rows", b"rows", "source_system", b"source_system"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_id", b"client_id", "columns", b"columns", "idempotency_key", b"idempotency_key", "object_model_code", b"object_model_code", "rows", b"rows", "source_system", b"source_system"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StreamIngestRowsRequest: _TypeAlias = StreamIngestRowsRequest  # noqa: Y015
+
+@_typing.final
+class IngestColumns(_message.Message):
+    """A batch of rows as typed columns: entry i of every column belongs to row i. A field without a
+    column has no value in any row.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROW_COUNT_FIELD_NUMBER: _builtins.int
+    COLUMNS_FIELD_NUMBER: _builtins.int
+    row_count: _builtins.int
+    """Number of rows in the batch; every column holds this many entries."""
+    @_builtins.property
+    def columns(self) -> _containers.RepeatedCompositeFieldContainer[Global___IngestColumn]:
+        """One column per field sent, each field at most once."""
+
+    def __init__(
+        self,
+        *,
+        row_count: _builtins.int = ...,
+        columns: _abc.Iterable[Global___IngestColumn] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["columns", b"columns", "row_count", b"row_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IngestColumns: _TypeAlias = IngestColumns  # noqa: Y015
+
+@_typing.final
+class IngestColumn(_message.Message):
+    """The values of one field, one entry per row, in the list that fits the field's type (the other
+    lists stay empty).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    STRING_VALUES_FIELD_NUMBER: _builtins.int
+    INTEGER_VALUES_FIELD_NUMBER: _builtins.int
+    DOUBLE_VALUES_FIELD_NUMBER: _builtins.int
+    BOOL_VALUES_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_MICROS_FIELD_NUMBER: _builtins.int
+    DATE_DAYS_FIELD_NUMBER: _builtins.int
+    NULLS_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    """Field name in the object model, e.g. "order_value"."""
+    @_builtins.property
+    def string_values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Values of a STRING field; or of a DECIMAL field as decimal text (exact), e.g. "1234.50"."""
+
+    @_builtins.property
+    def integer_values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Values of an INTEGER field."""
+
+    @_builtins.property
+    def double_values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """Values of a DECIMAL field as doubles, each read as its shortest decimal form (0.1 is 0.1)."""
+
+    @_builtins.property
+    def bool_values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bool]:
+        """Values of a BOOLEAN field."""
+
+    @_builtins.property
+    def timestamp_micros(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Values of a TIMESTAMP field in microseconds since the Unix epoch (UTC)."""
+
+    @_builtins.property
+    def date_days(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Values of a DATE field in days since 1970-01-01."""
+
+    @_builtins.property
+    def nulls(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bool]:
+        """True where the row has no value (its entry in the values list is a placeholder and ignored);
+        empty when every row has a value.
+        """
+
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        string_values: _abc.Iterable[_builtins.str] | None = ...,
+        integer_values: _abc.Iterable[_builtins.int] | None = ...,
+        double_values: _abc.Iterable[_builtins.float] | None = ...,
+        bool_values: _abc.Iterable[_builtins.bool] | None = ...,
+        timestamp_micros: _abc.Iterable[_builtins.int] | None = ...,
+        date_days: _abc.Iterable[_builtins.int] | None = ...,
+        nulls: _abc.Iterable[_builtins.bool] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bool_values", b"bool_values", "date_days", b"date_days", "double_values", b"double_values", "field", b"field", "integer_values", b"integer_values", "nulls", b"nulls", "string_values", b"string_values", "timestamp_micros", b"timestamp_micros"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IngestColumn: _TypeAlias = IngestColumn  # noqa: Y015
 
 @_typing.final
 class IngestBatchResult(_message.Message):

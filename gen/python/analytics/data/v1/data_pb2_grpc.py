@@ -66,6 +66,8 @@ class DataServiceServicer:
         """Ingests a stream of batches (gRPC only). Each message is one batch committed on its own, with
         the same validation and idempotency as IngestRows. A bad batch ends the call with
         INVALID_ARGUMENT naming it ("batches[2].rows[5].status"); batches before it stay committed.
+        Batches commit in stream order (the next one is validated while one commits); the reply, sent
+        once every batch committed, lists their outcomes in that order.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -11,7 +11,8 @@ client only for admins). Internal RPCs require it.
 
 Row values (google.protobuf.Struct) are keyed by object model field name: text as strings, integers
 and decimals as JSON numbers or decimal strings (use strings for exact decimals), booleans as
-booleans, timestamps as RFC 3339 strings, dates as "YYYY-MM-DD", null for absent values.
+booleans, timestamps as RFC 3339 strings, dates as "YYYY-MM-DD", null for absent values. gRPC
+senders of large batches may send typed columns instead (IngestColumns), validated the same way.
 """
 
 from analytics.data.v1 import data_pb2 as _data_pb2
@@ -55,6 +56,8 @@ class DataServiceStub:
     """Ingests a stream of batches (gRPC only). Each message is one batch committed on its own, with
     the same validation and idempotency as IngestRows. A bad batch ends the call with
     INVALID_ARGUMENT naming it ("batches[2].rows[5].status"); batches before it stay committed.
+    Batches commit in stream order (the next one is validated while one commits); the reply, sent
+    once every batch committed, lists their outcomes in that order.
     """
 
 @_typing.type_check_only
@@ -73,6 +76,8 @@ class DataServiceAsyncStub(DataServiceStub):
     """Ingests a stream of batches (gRPC only). Each message is one batch committed on its own, with
     the same validation and idempotency as IngestRows. A bad batch ends the call with
     INVALID_ARGUMENT naming it ("batches[2].rows[5].status"); batches before it stay committed.
+    Batches commit in stream order (the next one is validated while one commits); the reply, sent
+    once every batch committed, lists their outcomes in that order.
     """
 
 class DataServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -100,6 +105,8 @@ class DataServiceServicer(metaclass=_abc_1.ABCMeta):
         """Ingests a stream of batches (gRPC only). Each message is one batch committed on its own, with
         the same validation and idempotency as IngestRows. A bad batch ends the call with
         INVALID_ARGUMENT naming it ("batches[2].rows[5].status"); batches before it stay committed.
+        Batches commit in stream order (the next one is validated while one commits); the reply, sent
+        once every batch committed, lists their outcomes in that order.
         """
 
 def add_DataServiceServicer_to_server(servicer: DataServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
