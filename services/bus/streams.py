@@ -4,6 +4,11 @@ Delivery is at least once. A consumer acknowledges entries only after its handle
 the handler fails, the entries stay pending and are read again (first by the same consumer, which
 re-reads its own backlog before new entries; if it died, by whichever consumer claims entries
 pending longer than `claim_idle_seconds`). Handlers must therefore be idempotent.
+
+A consumer may run several handler calls at once (`concurrency`): the next read starts as soon as
+a call is under way instead of after it, so an entry arriving during a long call is not held back
+until that call ends. Calls then finish in any order, so handlers must also tolerate an older
+batch finishing after a newer one.
 """
 
 from __future__ import annotations
@@ -103,6 +108,10 @@ class ConsumerSettings:
     # Wait after a failure (Redis down, handler error), doubling up to the maximum.
     retry_first_seconds: float = 0.1
     retry_max_seconds: float = 5.0
+    # Handler calls under way at once. With one, a batch is read only after the previous one was
+    # handled; with more, reading goes on while earlier batches are handled (entries arriving
+    # while every call is busy are read together when one ends).
+    concurrency: int = 1
 
 
 class StreamConsumer:
@@ -123,6 +132,9 @@ class StreamConsumer:
         self._settings = settings
         # Read our own pending entries before new ones: after a failure, and at start.
         self._backlog = True
+        # The wait before the next attempt after a failure; back to the first once reading found
+        # nothing to do or a handler call succeeded.
+        self._retry = settings.retry_first_seconds
 
     async def ensure_group(self) -> None:
         """Creates the group (and the stream) if missing. A new group starts at the beginning of
@@ -216,13 +228,28 @@ class StreamConsumer:
     async def run(self, handler: Handler) -> None:
         """Reads, hands batches to `handler` and acknowledges them, until cancelled. Survives
         Redis outages (waits and reconnects, recreating the group if Redis lost it) and handler
-        failures (the batch stays pending and is handled again after a pause)."""
+        failures (the batch stays pending and is handled again after a pause). Up to
+        `concurrency` batches are handled at once."""
+        in_flight: set[asyncio.Task[bool]] = set()
+        try:
+            await self._run(handler, in_flight)
+        finally:
+            for task in in_flight:
+                task.cancel()
+            if in_flight:
+                await asyncio.wait(in_flight)
+
+    async def _run(self, handler: Handler, in_flight: set[asyncio.Task[bool]]) -> None:
         settings = self._settings
-        retry = settings.retry_first_seconds
         group_ready = False
         next_claim = time.monotonic()
         while True:
             try:
+                # Our own pending entries include those being handled: reading them again while
+                # they are would hand them out twice, so the backlog is read with none under way.
+                limit = 1 if self._backlog else max(1, settings.concurrency)
+                if not await self._slot_free(in_flight, limit):
+                    raise _HandlingFailed
                 if not group_ready:
                     await self.ensure_group()
                     group_ready = True
@@ -234,12 +261,15 @@ class StreamConsumer:
                 if not deliveries:
                     deliveries = await self.read()
                 if deliveries:
-                    await handler(deliveries)
-                    await self.ack(deliveries)
-                retry = settings.retry_first_seconds
+                    task = asyncio.create_task(self._handle(handler, deliveries))
+                    in_flight.add(task)
+                else:
+                    self._retry = settings.retry_first_seconds
                 continue
             except asyncio.CancelledError:
                 raise
+            except _HandlingFailed:
+                pass  # logged where it failed
             except redis.ResponseError as error:
                 if "NOGROUP" in str(error):
                     # Redis restarted without its data: the group is gone.
@@ -247,14 +277,60 @@ class StreamConsumer:
                         "consumer group %s of %s is gone; recreating", self.group, self.stream
                     )
                     group_ready = False
+                    await self._settle(in_flight)
                     self._backlog = True
                     continue
                 log.exception("reading %s failed", self.stream)
             except REDIS_DOWN as error:
-                log.warning("bus unavailable (%r); retrying in %.1f s", error, retry)
+                log.warning("bus unavailable (%r); retrying in %.1f s", error, self._retry)
                 group_ready = False
             except Exception:
-                log.exception("handling entries of %s failed; they stay pending", self.stream)
+                log.exception("reading %s failed", self.stream)
+            await self._settle(in_flight)
             self._backlog = True
-            await asyncio.sleep(retry)
-            retry = min(retry * 2, settings.retry_max_seconds)
+            await asyncio.sleep(self._retry)
+            self._retry = min(self._retry * 2, settings.retry_max_seconds)
+
+    async def _handle(self, handler: Handler, deliveries: Sequence[Delivery]) -> bool:
+        """One handler call, acknowledged when it returned; False when it (or the
+        acknowledgement) failed and the entries stay pending."""
+        try:
+            await handler(deliveries)
+            await self.ack(deliveries)
+        except asyncio.CancelledError:
+            raise
+        except REDIS_DOWN as error:
+            log.warning("bus unavailable while handling %s (%r)", self.stream, error)
+            return False
+        except Exception:
+            log.exception("handling entries of %s failed; they stay pending", self.stream)
+            return False
+        self._retry = self._settings.retry_first_seconds
+        return True
+
+    @staticmethod
+    async def _slot_free(in_flight: set[asyncio.Task[bool]], limit: int) -> bool:
+        """Waits until fewer than `limit` calls are under way; False when one that ended failed
+        (the others are then left to end first: the failed entries are re-read with the
+        backlog)."""
+        ok = True
+        while True:
+            for task in [t for t in in_flight if t.done()]:
+                in_flight.discard(task)
+                ok = ok and task.result()
+            if not ok:
+                return False
+            if len(in_flight) < limit:
+                return True
+            await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+
+    @staticmethod
+    async def _settle(in_flight: set[asyncio.Task[bool]]) -> None:
+        """Lets every call under way end (acknowledging what it handled)."""
+        if in_flight:
+            await asyncio.wait(in_flight)
+            in_flight.clear()
+
+
+class _HandlingFailed(Exception):
+    """A handler call failed: its entries stay pending and are read again with the backlog."""

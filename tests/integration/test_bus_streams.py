@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
@@ -130,6 +131,100 @@ async def test_a_failed_handler_gets_the_same_entries_again(
     async with consuming(consumer, seen, fail_first=2):
         await until(lambda: len(seen) >= 5)
     assert numbers(seen) == [0, 1, 2, 3, 4]
+
+
+CONCURRENT = dataclasses.replace(FAST, concurrency=2)
+
+
+async def test_a_concurrent_consumer_reads_on_while_a_batch_is_handled(
+    client: redis.Redis, stream: str
+) -> None:
+    """The second batch is handled and acknowledged while the first is still being handled;
+    the first is acknowledged only once its own call returns."""
+    consumer = StreamConsumer(client, stream, "group", "busy", CONCURRENT)
+    started, release = asyncio.Event(), asyncio.Event()
+    seen: list[int] = []
+
+    async def handle(deliveries: Sequence[Delivery]) -> None:
+        if 0 in numbers(deliveries):
+            started.set()
+            await release.wait()
+        seen.extend(numbers(deliveries))
+
+    publisher = StreamPublisher(client)
+    task = asyncio.create_task(consumer.run(handle))
+    try:
+        await publisher.publish(stream, changes(1))
+        await asyncio.wait_for(started.wait(), 5.0)
+        second = [
+            envelope(events_pb2.DataChanged(client_id="acme", outbox_ids=[n]), source="test")
+            for n in (1, 2)
+        ]
+        await publisher.publish(stream, second)
+        await until(lambda: seen == [1, 2])
+        pending = await client.xpending(stream, "group")
+        assert pending["pending"] == 1  # the blocked first batch only
+        release.set()
+        await until(lambda: sorted(seen) == [0, 1, 2])
+        await until_async(lambda: pending_count(client, stream), 0)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_failed_batch_of_a_concurrent_consumer_comes_back_and_nothing_twice(
+    client: redis.Redis, stream: str
+) -> None:
+    consumer = StreamConsumer(client, stream, "group", "flaky-busy", CONCURRENT)
+    publisher = StreamPublisher(client)
+    seen: list[Delivery] = []
+    async with consuming(consumer, seen, fail_first=3):
+        for _ in range(10):
+            await publisher.publish(stream, changes(10))
+            await asyncio.sleep(0.01)
+        await until(lambda: len(seen) >= 100)
+        await until_async(lambda: pending_count(client, stream), 0)
+    assert sorted(numbers(seen)) == sorted(list(range(10)) * 10)
+    assert len({d.entry_id for d in seen}) == len(seen) == 100
+
+
+async def pending_count(client: redis.Redis, stream: str) -> int:
+    pending = await client.xpending(stream, "group")
+    return int(pending["pending"])
+
+
+async def until_async(read: object, expected: object, seconds: float = 5.0) -> None:
+    assert callable(read)
+    deadline = asyncio.get_running_loop().time() + seconds
+    while await read() != expected:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"never {expected!r}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("settings", [FAST, CONCURRENT], ids=["one call", "concurrent"])
+async def test_a_handler_that_keeps_failing_is_retried_less_and_less_often(
+    client: redis.Redis, stream: str, settings: ConsumerSettings
+) -> None:
+    await StreamPublisher(client).publish(stream, changes(1))
+    consumer = StreamConsumer(client, stream, "group", "broken", settings)
+    calls: list[float] = []
+
+    async def handle(deliveries: Sequence[Delivery]) -> None:
+        calls.append(asyncio.get_running_loop().time())
+        raise RuntimeError("handler failed on purpose")
+
+    task = asyncio.create_task(consumer.run(handle))
+    try:
+        await asyncio.sleep(1.2)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    # Waits of 0.05, 0.1, then 0.2 s: about eight calls; a wait that never grew would allow 20.
+    assert 3 <= len(calls) <= 10
+    assert calls[-1] - calls[-2] >= 0.15
 
 
 async def test_entries_left_pending_by_a_dead_consumer_are_claimed(

@@ -204,3 +204,33 @@ async def test_only_changed_buckets_of_live_subscriptions_are_published(
 def test_data_versions_are_read_from_a_result() -> None:
     assert data_versions("ORDER:42,SHIPMENT:17") == {"ORDER": 42, "SHIPMENT": 17}
     assert data_versions("") == {}
+
+
+async def test_an_older_result_still_publishes_the_buckets_only_it_recomputed(
+    client: redis.Redis, tenant: str
+) -> None:
+    """Overlapping recomputations: the newer one recomputed only the last bucket and finished
+    first; the older one, finishing later, must not move the last bucket back, but its value of
+    an earlier bucket (which the newer one never looked at) is news."""
+    registry, published = LeaseRegistry(client), PublishedValues(client)
+    request = watch(tenant)
+    subscription = request.subscription
+    oldest = datetime.datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
+    await registry.lease("hub-a", [request])
+    first = subscription_update(subscription, result([1.0, 2.0, 3.0], "ORDER:1"), SPAN, oldest)
+    assert await published.publish_changes([first]) == [3]
+
+    last_bucket = TimeRange(SPAN.start + datetime.timedelta(minutes=2), SPAN.end)
+    newer_result = result([None, None, 5.0], "ORDER:3")
+    del newer_result.series[:2]
+    newer = subscription_update(subscription, newer_result, last_bucket, oldest)
+    older = subscription_update(subscription, result([7.0, 2.0, 4.0], "ORDER:2"), SPAN, oldest)
+    async with ChannelListener(client) as listener:
+        await listener.subscribe([first.channel])
+        assert await published.publish_changes([newer]) == [1]
+        assert await listener.get(2.0) is not None
+        assert await published.publish_changes([older]) == [1]
+        message = await listener.get(2.0)
+        assert message is not None
+        update = events_pb2.KpiUpdated.FromString(message.data)
+        assert [(v.bucket_start.ToDatetime().minute, v.value) for v in update.values] == [(0, 7.0)]

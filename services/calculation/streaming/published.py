@@ -1,11 +1,14 @@
 """What was last published per live subscription, and publishing only what changed.
 
-For each subscription a Redis hash remembers, per bucket, the fingerprint of the value last
-published, and the rank (see updates.SubscriptionUpdate) of the result it came from. One script
-per subscription compares, remembers and publishes atomically, so replicas recomputing the same
-subscription at once neither publish a value twice nor let an older result overwrite a newer one;
-the scripts of a whole batch travel in one pipeline. The script also refuses to publish for a
-subscription no hub leases any more.
+For each subscription a Redis hash remembers, per bucket, the rank (see
+updates.SubscriptionUpdate) of the result the bucket's value last came from and the fingerprint of
+that value ("rank|fingerprint"). One script per subscription compares, remembers and publishes
+atomically, so recomputations of the same subscription running at once (overlapping cycles of one
+consumer, or several replicas) neither publish a value twice nor let an older result overwrite a
+newer one. Ranks are kept per bucket, not per subscription: a newer result that recomputed only
+the current bucket must not stop an older one, finishing later, from publishing the earlier bucket
+that only it recomputed. The scripts of a whole batch travel in one pipeline. The script also
+refuses to publish for a subscription no hub leases any more.
 """
 
 from __future__ import annotations
@@ -22,28 +25,44 @@ NOT_LIVE = -1
 STALE = -2
 
 # KEYS: published hash, leases. ARGV: now ms, rank, channel, header, oldest field kept, then
-# (field, fingerprint, fragment) per bucket. Returns the number of buckets published, NOT_LIVE
-# or STALE.
+# (field, fingerprint, fragment) per bucket. Returns the number of buckets published, NOT_LIVE,
+# or STALE when nothing was published because a newer result had published every bucket that
+# differs. A stored entry without "rank|" (written before ranks were kept per bucket) has no rank.
 _COMPARE_AND_PUBLISH = """
 local live_until = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
 if not live_until or tonumber(live_until) <= tonumber(ARGV[1]) then return -1 end
-local stored = redis.call('HGET', KEYS[1], '#rank')
-if stored and tonumber(stored) > tonumber(ARGV[2]) then return -2 end
+local rank = tonumber(ARGV[2])
 local changed = {}
+local stale = 0
 for i = 6, #ARGV, 3 do
-  if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[i + 1] then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  local stored = redis.call('HGET', KEYS[1], ARGV[i])
+  local stored_rank, stored_print = nil, stored
+  if stored then
+    local bar = string.find(stored, '|', 1, true)
+    if bar then
+      stored_rank = tonumber(string.sub(stored, 1, bar - 1))
+      stored_print = string.sub(stored, bar + 1)
+    end
+  end
+  if stored_rank and stored_rank > rank then
+    if stored_print ~= ARGV[i + 1] then stale = stale + 1 end
+  elseif stored_print ~= ARGV[i + 1] then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[2] .. '|' .. ARGV[i + 1])
     changed[#changed + 1] = ARGV[i + 2]
+  elseif stored_rank ~= rank then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[2] .. '|' .. ARGV[i + 1])
   end
 end
-redis.call('HSET', KEYS[1], '#rank', ARGV[2])
 local oldest = tonumber(ARGV[5])
 for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
   local bucket = tonumber(field)
   if bucket and bucket < oldest then redis.call('HDEL', KEYS[1], field) end
 end
 redis.call('PEXPIREAT', KEYS[1], live_until)
-if #changed == 0 then return 0 end
+if #changed == 0 then
+  if stale > 0 then return -2 end
+  return 0
+end
 redis.call('PUBLISH', ARGV[3], ARGV[4] .. table.concat(changed))
 return #changed
 """
