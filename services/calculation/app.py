@@ -21,8 +21,10 @@ from analytics.calculation.v1 import calculation_pb2, calculation_pb2_grpc
 from services.adapters.peers import open_peer, peer_dependency
 from services.adapters.redis_client import open_redis, redis_dependency
 from services.bus.names import CALCULATION_GROUP, DATA_CHANGED_STREAM
-from services.bus.streams import StreamConsumer, consumer_name
+from services.bus.streams import ConsumerSettings, StreamConsumer, consumer_name
 from services.calculation import messages
+from services.calculation.allocator import keep_large_allocations_on_the_heap
+from services.calculation.answers import Answers
 from services.calculation.cache import ResultCache
 from services.calculation.calculator import Calculator
 from services.calculation.catalog_view import CatalogView
@@ -55,14 +57,25 @@ class CalculationSettings(ServiceSettings):
     cache_ttl_seconds: int = env("AE_RESULT_CACHE_TTL_SECONDS", 900)
     # Results each replica also keeps in its own memory (0 turns the local copies off).
     local_cache_megabytes: int = env("AE_RESULT_CACHE_LOCAL_MB", 64)
+    # Whole batch and dashboard answers, kept besides their results (see answers.py). Each is
+    # megabytes and new data makes a new one, so Redis keeps them briefly: long enough for the
+    # other replicas to be asked the same.
+    answer_cache_ttl_seconds: int = env("AE_ANSWER_CACHE_TTL_SECONDS", 120)
+    answer_cache_local_megabytes: int = env("AE_ANSWER_CACHE_LOCAL_MB", 64)
     catalog_refresh_seconds: float = env("AE_CATALOG_REFRESH_SECONDS", 60.0)
     # How many buckets back a data change still moves a live value.
     live_window_buckets: int = env("AE_LIVE_WINDOW_BUCKETS", 30)
+    # Live recomputations under way at once. More let a change arriving during one start its own
+    # at once (an older one finishing later never moves a value back), but each is mostly the
+    # data service's query, and queries at once slow each other down: measured, one was as fast.
+    live_concurrency: int = env("AE_LIVE_CONCURRENCY", 1)
 
 
 async def build(
     settings: CalculationSettings, resources: contextlib.AsyncExitStack
 ) -> ServiceWiring:
+    # Cached dashboards are megabytes, copied on every call: off fresh pages (see allocator).
+    keep_large_allocations_on_the_heap()
     redis = await open_redis(resources, settings.redis_url)
     catalog_channel = await open_peer(
         resources, settings.catalog_addr, settings.default_deadline_seconds
@@ -88,8 +101,16 @@ async def build(
         ),
         encode=messages.encode_result,
     )
+    answers = Answers(
+        calculator,
+        ResultCache(
+            redis,
+            settings.answer_cache_ttl_seconds,
+            local_bytes=settings.answer_cache_local_megabytes * 1024 * 1024,
+        ),
+    )
     # Batch jobs and history are not built yet: the generated base answers UNIMPLEMENTED for them.
-    servicer = CalculationServicer(calculator, catalog)  # type: ignore[abstract]
+    servicer = CalculationServicer(calculator, answers, catalog)  # type: ignore[abstract]
     registry = LeaseRegistry(redis)
     internal = CalculationInternalServicer(registry, KpiModels(catalog), calculator)
     # Live recomputation follows data versions that just moved: a cache would only miss and fill.
@@ -101,7 +122,11 @@ async def build(
         window_buckets=settings.live_window_buckets,
     )
     consumer = StreamConsumer(
-        redis, DATA_CHANGED_STREAM, CALCULATION_GROUP, consumer_name("calculation")
+        redis,
+        DATA_CHANGED_STREAM,
+        CALCULATION_GROUP,
+        consumer_name("calculation"),
+        ConsumerSettings(concurrency=settings.live_concurrency),
     )
 
     async def keep_catalog_fresh(health: ServiceHealth) -> None:

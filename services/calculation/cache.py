@@ -13,6 +13,7 @@ answered without moving megabytes out of Redis.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -26,6 +27,24 @@ from services.calculation.request import CalculationRequest
 log = logging.getLogger(__name__)
 
 _PREFIX = "calc:result:v2:"
+# Writes to Redis left running in the background at most; beyond, the next one is waited for
+# (each holds its results, up to megabytes, until it is done).
+_BACKGROUND_WRITES = 8
+
+
+def request_shape(request: CalculationRequest) -> dict[str, object]:
+    """What a request contributes to the shape of every result it asks for."""
+    return {
+        "client": request.client_id,
+        "range": [request.time_range.start.isoformat(), request.time_range.end.isoformat()],
+        "period": request.period.value,
+        "group_by": list(request.group_by),
+        "comparison": request.comparison.value,
+        "tz": request.time_zone,
+        "max_groups": request.max_groups,
+        # The cache holds results in their wire form, which the layout shapes.
+        "series_layout": request.series_layout.value,
+    }
 
 
 class CacheKeys:
@@ -34,17 +53,7 @@ class CacheKeys:
     hashing the whole shape each time was most of the work of a cached answer."""
 
     def __init__(self, request: CalculationRequest) -> None:
-        shape = {
-            "client": request.client_id,
-            "range": [request.time_range.start.isoformat(), request.time_range.end.isoformat()],
-            "period": request.period.value,
-            "group_by": list(request.group_by),
-            "comparison": request.comparison.value,
-            "tz": request.time_zone,
-            "max_groups": request.max_groups,
-            # The cache holds results in their wire form, which the layout shapes.
-            "series_layout": request.series_layout.value,
-        }
+        shape = request_shape(request)
         # Compact JSON has no line breaks, so the line break ends the request's part unambiguously.
         self._request = hashlib.sha256(json.dumps(shape, sort_keys=True).encode() + b"\n")
 
@@ -107,12 +116,14 @@ class LocalResults:
 class ResultCache:
     """Encoded results by key. The calculator stores results already encoded for the wire, so a
     hit is handed out as it is: a cached 100-KPI dashboard is a few Redis reads (or none, from
-    the local copies), not the rebuilding of thousands of values."""
+    the local copies), not the rebuilding of thousands of values. Whole answers (`answers`)
+    are kept the same way, under keys of their own."""
 
     def __init__(self, client: redis.Redis, ttl_seconds: int, local_bytes: int = 0) -> None:
         self._redis = client
         self._ttl = ttl_seconds
         self._local = LocalResults(local_bytes)
+        self._writes: set[asyncio.Task[None]] = set()
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
@@ -139,10 +150,33 @@ class ResultCache:
         return found
 
     async def put_many(self, items: Mapping[str, bytes]) -> None:
+        """Keeps `items` here and in Redis, once Redis has them."""
         if not items:
             return
         for key, payload in items.items():
             self._local.put(key, payload)
+        await self._write(items)
+
+    async def keep(self, items: Mapping[str, bytes]) -> None:
+        """Keeps `items` here at once and writes them to Redis in the background: the answer
+        that produced them need not wait for megabytes to reach Redis (a replica that asks
+        before they arrive calculates them as if they were not cached)."""
+        if not items:
+            return
+        for key, payload in items.items():
+            self._local.put(key, payload)
+        if len(self._writes) >= _BACKGROUND_WRITES:
+            await self._write(items)
+            return
+        task = asyncio.get_running_loop().create_task(self._write(dict(items)))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def settled(self) -> None:
+        """Returns once the background writes started so far are done."""
+        await asyncio.gather(*self._writes)
+
+    async def _write(self, items: Mapping[str, bytes]) -> None:
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for key, payload in items.items():

@@ -17,7 +17,7 @@ import functools
 import logging
 import time
 import zoneinfo
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,6 +37,7 @@ from services.calculation.formula.queries import aggregate_queries, dimension, v
 from services.calculation.formula.row_access import (
     effective_rules,
     hierarchy_model_codes,
+    is_restricted,
     row_filters,
 )
 from services.calculation.formula.values import Evaluation
@@ -87,6 +88,31 @@ class BatchOutcome:
     encoded: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
     # How the request asked for series to be encoded (the cached forms are in it).
     series_layout: SeriesLayout = SeriesLayout.VALUES
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request made ready to answer: its KPIs compiled and scoped for the caller (the codes
+    that could not be, with why), and the data versions of the object models they read."""
+
+    request: CalculationRequest
+    snapshot: CatalogSnapshot
+    # By code, in the order they were asked for, without repeats.
+    compiled: Mapping[str, ScopedKpi]
+    errors: tuple[tuple[str, DomainError], ...]
+    versions: Mapping[str, ModelVersion]
+    # The caller's security context (None for the service's own work).
+    caller_context: str | None
+    started: float
+
+    @property
+    def restricted(self) -> bool:
+        """Whether any KPI reads through the caller's row security."""
+        return any(kpi.restricted for kpi in self.compiled.values())
+
+
+# Scoped KPIs kept (a few hundred catalog KPIs times the security contexts in use).
+_SCOPES_KEPT = 20_000
 
 
 # -- what one KPI reads, and how the rows come back ---------------------------------------------
@@ -207,6 +233,8 @@ class Calculator:
         self._clock = clock
         # Compiled formulas per catalog version, and per client for custom KPIs.
         self._compiled = CompiledKpis()
+        # Compiled KPIs as callers may see them, by (snapshot version, code, security context).
+        self._scopes: OrderedDict[tuple[str, str, str | None], ScopedKpi] = OrderedDict()
 
     def _compile(self, snapshot: CatalogSnapshot, code: str) -> CompiledKpi:
         return self._compiled.get(snapshot, code)
@@ -214,16 +242,19 @@ class Calculator:
     def _evaluate(self, kpi: CompiledKpi) -> Evaluator:
         return self._compiled.evaluator(kpi)
 
-    async def calculate(self, request: CalculationRequest) -> BatchOutcome:
+    async def plan(self, request: CalculationRequest) -> Plan:
+        """What answering `request` takes: its KPIs compiled as the caller may see them, and the
+        data versions of what they read (asked for only when a cache will be keyed by them)."""
         started = time.perf_counter()
         validate(request)
         snapshot = await self._catalog.snapshot_for(request.client_id, request.kpi_codes)
+        caller_context = request.caller.security_context() if request.caller is not None else None
         errors: list[tuple[str, DomainError]] = []
         compiled: dict[str, ScopedKpi] = {}
         for code in dict.fromkeys(request.kpi_codes):
             try:
                 snapshot.kpi(code)
-                compiled[code] = self._scoped(snapshot, code, request)
+                compiled[code] = self._scoped(snapshot, code, request, caller_context)
             except DomainError as error:
                 errors.append((code, error))
 
@@ -235,9 +266,20 @@ class Calculator:
             if models and self._cache is not None
             else {}
         )
+        return Plan(request, snapshot, compiled, tuple(errors), versions, caller_context, started)
+
+    async def calculate(
+        self, request: CalculationRequest, plan: Plan | None = None
+    ) -> BatchOutcome:
+        """The outcomes of `request`, from the cache where it has them; `plan` when the caller
+        has already made it (for this request)."""
+        if plan is None:
+            plan = await self.plan(request)
+        snapshot, compiled, versions = plan.snapshot, plan.compiled, plan.versions
+        errors = list(plan.errors)
         request_keys = CacheKeys(request)
         # A value read through row security is the caller's alone.
-        caller_context = request.caller.security_context() if request.caller is not None else ""
+        caller_context = plan.caller_context or ""
         keys = {
             code: request_keys.key(
                 code,
@@ -268,7 +310,7 @@ class Calculator:
                     code: self._encode(outcome, request.series_layout)
                     for code, outcome in fresh.items()
                 }
-                await self._cache.put_many({keys[code]: encoded[code] for code in encoded})
+                await self._cache.keep({keys[code]: encoded[code] for code in encoded})
         ordered = tuple(
             outcomes[code] for code in dict.fromkeys(request.kpi_codes) if code in outcomes
         )
@@ -277,16 +319,29 @@ class Calculator:
             tuple(errors),
             len(compiled) - len(missing),
             scans,
-            time.perf_counter() - started,
+            time.perf_counter() - plan.started,
             encoded,
             request.series_layout,
         )
 
     def _scoped(
-        self, snapshot: CatalogSnapshot, code: str, request: CalculationRequest
+        self,
+        snapshot: CatalogSnapshot,
+        code: str,
+        request: CalculationRequest,
+        caller_context: str | None,
     ) -> ScopedKpi:
         """The compiled KPI as the request's caller may see it (PermissionDenied when their
-        token lacks a claim its row security needs)."""
+        token lacks a claim its row security needs). It depends only on the snapshot, the code
+        and the caller's security context, so it is worked out once for each and kept: a
+        dashboard asks for a hundred KPIs each time it is opened."""
+        # Callers whose rows are not restricted all see the same: they share one entry.
+        sees = caller_context if is_restricted(request.caller) else None
+        memo_key = (snapshot.version, code, sees)
+        found = self._scopes.get(memo_key)
+        if found is not None:
+            self._scopes.move_to_end(memo_key)
+            return found
         kpi = self._compile(snapshot, code)
         related = (code, *kpi.referenced_kpi_codes)
         rules = effective_rules(
@@ -295,7 +350,10 @@ class Calculator:
             {c: snapshot.kpis[c].row_access for c in related if c in snapshot.kpis},
         )
         filters = row_filters(code, rules, request.caller, snapshot.object_models)
-        return scoped(kpi, filters, hierarchy_model_codes(rules))
+        found = self._scopes[memo_key] = scoped(kpi, filters, hierarchy_model_codes(rules))
+        if len(self._scopes) > _SCOPES_KEPT:
+            self._scopes.popitem(last=False)
+        return found
 
     # -- computing what the cache did not have -----------------------------------------------
 

@@ -300,6 +300,34 @@ def result_pieces(
     return (encode_result(item, layout) if payload is None else payload,)
 
 
+def cached_pieces(
+    item: KpiOutcome | CachedResult,
+    encoded: Mapping[str, bytes],
+    layout: SeriesLayout = SeriesLayout.VALUES,
+) -> tuple[bytes, ...]:
+    """The wire form of a result as it is served from the cache (marked as cached)."""
+    if isinstance(item, CachedResult):
+        return (item.payload, _FROM_CACHE)
+    return (*result_pieces(item, encoded, layout), _FROM_CACHE)
+
+
+def joined_results(
+    results_field: int,
+    items: Iterable[KpiOutcome | CachedResult],
+    encoded: Mapping[str, bytes],
+    layout: SeriesLayout = SeriesLayout.VALUES,
+    *,
+    as_cached: bool = False,
+) -> bytes:
+    """Each result as an element of the repeated field `results_field`, joined: appended to a
+    response's own encoded fields they make the whole response. `as_cached` marks every result
+    as served from the cache, the form a whole answer is kept in."""
+    pieces = cached_pieces if as_cached else result_pieces
+    return wire.message_with_repeated(
+        b"", results_field, (pieces(item, encoded, layout) for item in items)
+    )
+
+
 def with_results(
     head: Message,
     results_field: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -14,12 +14,13 @@ from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 
 from services.calculation import export, messages
+from services.calculation.answers import Answer, Answers
 from services.calculation.calculator import BatchOutcome, Calculator
 from services.calculation.catalog_view import CatalogView
 from services.calculation.formula.compiler import FormulaCatalog, compile_formula
 from services.calculation.formula.errors import Diagnostic, FormulaError
 from services.calculation.results import KpiOutcome
-from services.errors import InvalidArgument
+from services.errors import DomainError, InvalidArgument
 from services.runtime.status import domain_error_status
 from services.runtime.wire import PreEncoded, serializer
 
@@ -28,20 +29,20 @@ Context = Any
 SERVICE = calculation_pb2.DESCRIPTOR.services_by_name["CalculationService"]
 
 
-def _errors(batch: BatchOutcome) -> list[calculation_pb2.KpiError]:
+def _errors(errors: Sequence[tuple[str, DomainError]]) -> list[calculation_pb2.KpiError]:
     return [
         calculation_pb2.KpiError(kpi_code=code, status=domain_error_status(error))
-        for code, error in batch.errors
+        for code, error in errors
     ]
 
 
-def _stats(batch: BatchOutcome) -> calculation_pb2.CalculationStats:
+def _stats(answer: Answer) -> calculation_pb2.CalculationStats:
     elapsed = duration_pb2.Duration()
-    elapsed.FromNanoseconds(int(batch.elapsed_seconds * 1e9))
+    elapsed.FromNanoseconds(int(answer.elapsed_seconds * 1e9))
     return calculation_pb2.CalculationStats(
-        kpi_count=len(batch.outcomes) + len(batch.errors),
-        cache_hits=batch.cache_hits,
-        scan_count=batch.scan_count,
+        kpi_count=answer.kpi_count,
+        cache_hits=answer.cache_hits,
+        scan_count=answer.scan_count,
         elapsed=elapsed,
     )
 
@@ -65,9 +66,15 @@ def _with_results(head: Message, results_field: int, batch: BatchOutcome) -> Pre
     )
 
 
+def _answered(head: Message, answer: Answer) -> PreEncoded:
+    """`head`'s fields followed by the answer's results, joined already."""
+    return PreEncoded(head.SerializeToString() + answer.results)
+
+
 class CalculationServicer(calculation_pb2_grpc.CalculationServiceServicer):
-    def __init__(self, calculator: Calculator, catalog: CatalogView) -> None:
+    def __init__(self, calculator: Calculator, answers: Answers, catalog: CatalogView) -> None:
         self._calculator = calculator
+        self._answers = answers
         self._catalog = catalog
 
     async def Calculate(  # type: ignore[override]
@@ -88,23 +95,31 @@ class CalculationServicer(calculation_pb2_grpc.CalculationServiceServicer):
     async def CalculateBatch(  # type: ignore[override]
         self, request: calculation_pb2.CalculateBatchRequest, context: Context
     ) -> PreEncoded:
-        batch = await self._calculator.calculate(messages.request(request, list(request.kpi_codes)))
-        return _with_results(
-            calculation_pb2.CalculateBatchResponse(errors=_errors(batch), stats=_stats(batch)),
+        answer = await self._answers.answer(
+            messages.request(request, list(request.kpi_codes)),
             calculation_pb2.CalculateBatchResponse.RESULTS_FIELD_NUMBER,
-            batch,
+        )
+        return _answered(
+            calculation_pb2.CalculateBatchResponse(
+                errors=_errors(answer.errors), stats=_stats(answer)
+            ),
+            answer,
         )
 
     async def CalculateDashboard(  # type: ignore[override]
         self, request: calculation_pb2.CalculateDashboardRequest, context: Context
     ) -> PreEncoded:
-        batch = await self._calculator.calculate(messages.request(request, list(request.kpi_codes)))
-        return _with_results(
-            calculation_pb2.CalculateDashboardResponse(
-                errors=_errors(batch), stats=_stats(batch), dashboard_id=request.dashboard_id
-            ),
+        answer = await self._answers.answer(
+            messages.request(request, list(request.kpi_codes)),
             calculation_pb2.CalculateDashboardResponse.RESULTS_FIELD_NUMBER,
-            batch,
+        )
+        return _answered(
+            calculation_pb2.CalculateDashboardResponse(
+                errors=_errors(answer.errors),
+                stats=_stats(answer),
+                dashboard_id=request.dashboard_id,
+            ),
+            answer,
         )
 
     async def ValidateFormula(
@@ -150,7 +165,7 @@ class CalculationServicer(calculation_pb2_grpc.CalculationServiceServicer):
             content_type=content_type,
             file_name=f"kpis-{wanted.client_id}.{extension}",
             row_count=rows,
-            errors=_errors(batch),
+            errors=_errors(batch.errors),
         )
 
 

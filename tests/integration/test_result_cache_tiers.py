@@ -58,3 +58,14 @@ async def test_results_beyond_the_local_capacity_come_from_redis(client: redis.R
     # The small one was kept locally on the way; the large one was not.
     await client.delete(small, large)
     assert await reader.get_many([small, large]) == {small: b"tiny"}
+
+
+async def test_kept_results_are_here_at_once_and_in_redis_once_settled(
+    client: redis.Redis,
+) -> None:
+    cache = ResultCache(client, ttl_seconds=60, local_bytes=1024)
+    (key,) = keys(1)
+    await cache.keep({key: b"kept"})
+    assert await cache.get_many([key]) == {key: b"kept"}  # from the local copy
+    await cache.settled()
+    assert await client.get(key) == b"kept"
