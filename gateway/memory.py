@@ -12,15 +12,7 @@ own heap.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import logging
-
-log = logging.getLogger(__name__)
-
-# mallopt parameters (malloc.h).
-_M_MMAP_THRESHOLD = -3
-_M_ARENA_MAX = -8
+from services.runtime.allocator import M_ARENA_MAX, M_MMAP_THRESHOLD, set_malloc_options
 
 # Blocks from this size up are mapped on their own and unmapped when freed (glibc's default
 # threshold, kept fixed instead of rising).
@@ -30,18 +22,7 @@ ARENAS = 2
 
 def return_large_blocks_to_the_system() -> bool:
     """Fix glibc's mmap threshold and cap its arenas; False (and nothing changed) elsewhere."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    fixed = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
-    capped = bool(mallopt(_M_ARENA_MAX, ARENAS))
-    if not (fixed and capped):
-        log.warning("the C allocator refused the hub's settings; memory per stream may grow")
-    return fixed and capped
+    return set_malloc_options(
+        {M_MMAP_THRESHOLD: MMAP_THRESHOLD_BYTES, M_ARENA_MAX: ARENAS},
+        "the hub (memory per stream may grow)",
+    )

@@ -9,15 +9,8 @@ heap and keeping freed heap memory for the next response makes the copies plain 
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import logging
+from services.runtime.allocator import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, set_malloc_options
 
-log = logging.getLogger(__name__)
-
-# mallopt(3) parameters.
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
 # Allocations below this come from the heap (a dashboard answer is a few megabytes).
 MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024
 # Free memory at the top of the heap kept for reuse rather than returned to the system.
@@ -26,19 +19,7 @@ TRIM_THRESHOLD_BYTES = 64 * 1024 * 1024
 
 def keep_large_allocations_on_the_heap() -> bool:
     """Tunes glibc's allocator for this process; False (and nothing changed) elsewhere."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False  # not glibc
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    done = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
-        mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
+    return set_malloc_options(
+        {M_MMAP_THRESHOLD: MMAP_THRESHOLD_BYTES, M_TRIM_THRESHOLD: TRIM_THRESHOLD_BYTES},
+        "large answers (copies of cached dashboards may fault in fresh pages)",
     )
-    if not done:
-        log.warning("could not tune the allocator for large answers")
-    return done

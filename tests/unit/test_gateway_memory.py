@@ -8,8 +8,8 @@ import platform
 
 import pytest
 
-from gateway.garbage import collect_cycles_less_often
 from gateway.memory import return_large_blocks_to_the_system
+from services.runtime.garbage import collect_cycles_less_often
 
 
 @pytest.mark.skipif(
