@@ -11,7 +11,7 @@ over gRPC:
   also split into the time until its bytes have arrived and the time the client parses them;
 - one KPI over one year per day: one the minute rollups answer from dimension fields, one they
   answer through a derived flag, and one that joins raw rows to a related object model
-  (`--every-kpi` also times every catalog KPI once and names the slowest).
+  (`--every-kpi` also times every catalog KPI once and names those over 300 ms).
 Prints medians and p95s. Targets (issue 3): dashboard cold p95 <= 300 ms, cached p95 <= 20 ms;
 one KPI over a year p95 <= 300 ms.
 """
@@ -217,13 +217,13 @@ async def measure(
             # fares, not just the two chosen above.
             each = {code: (await timed(lambda c=code: one_year(c), 1))[0] for code in codes}
             ordered = sorted(each.values())
-            slowest = sorted(each, key=each.__getitem__, reverse=True)[:5]
+            over = sorted((c for c in each if each[c] > 300), key=each.__getitem__, reverse=True)
             print(
                 f"  every KPI over a year per day, once each ({len(each)} KPIs): median "
                 f"{statistics.median(ordered):.0f} ms, p95 "
                 f"{ordered[int(0.95 * (len(ordered) - 1))]:.0f} ms, "
-                f"{sum(v <= 300 for v in ordered)} within 300 ms; slowest: "
-                + ", ".join(f"{code} {each[code]:.0f} ms" for code in slowest)
+                f"{len(each) - len(over)} within 300 ms; over it: "
+                + (", ".join(f"{code} {each[code]:.0f} ms" for code in over) or "none")
             )
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
@@ -68,12 +67,8 @@ class CountingCalculator:
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.Redis]:
-    connection = redis.Redis.from_url(redis_url)
-    try:
-        yield connection
-    finally:
-        await connection.aclose()
+def client(redis_client: redis.Redis) -> redis.Redis:
+    return redis_client
 
 
 def answers(calculator: CountingCalculator, client: redis.Redis, local_bytes: int) -> Answers:

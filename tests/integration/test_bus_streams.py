@@ -29,14 +29,8 @@ FAST = ConsumerSettings(
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.Redis]:
-    # A reply that never comes fails the call (and the consumer retries) instead of hanging the
-    # test: longer than any BLOCK these tests use.
-    connection = redis.Redis.from_url(redis_url, socket_timeout=10)
-    try:
-        yield connection
-    finally:
-        await connection.aclose()
+def client(redis_client: redis.Redis) -> redis.Redis:
+    return redis_client
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ bounded by bytes, and a key the local tier dropped is still found in Redis."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
@@ -13,12 +12,8 @@ from services.calculation.cache import LocalResults, ResultCache
 
 
 @pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.Redis]:
-    connection = redis.Redis.from_url(redis_url)
-    try:
-        yield connection
-    finally:
-        await connection.aclose()
+def client(redis_client: redis.Redis) -> redis.Redis:
+    return redis_client
 
 
 def keys(count: int) -> list[str]:
