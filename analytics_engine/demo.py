@@ -23,7 +23,7 @@ import asyncpg
 from analytics_engine import state as stack_state
 from analytics_engine.credentials import TokenSource
 from services.catalog.catalog_files import load_catalog_files
-from services.data import store
+from services.data import tables
 from services.demo.feed import DEFAULT_RATE, DEFAULT_SPEEDUP, FeedSpec, LiveFeed
 from services.demo.feeder import Feeder, FeederSettings, FeederStats
 from services.demo.loader import LoadSummary, Progress, load_demo_data
@@ -136,7 +136,7 @@ async def has_demo_data(url: str, client_id: str) -> bool:
     connection = await asyncpg.connect(url)
     try:
         found = await connection.fetchval(
-            f"SELECT EXISTS (SELECT 1 FROM {store.raw_table(customer)} WHERE client_id = $1)",
+            f"SELECT EXISTS (SELECT 1 FROM {tables.raw_table(customer)} WHERE client_id = $1)",
             client_id)
     finally:
         await connection.close()

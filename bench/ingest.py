@@ -54,7 +54,7 @@ from analytics_engine.credentials import (  # noqa: E402
 )
 from services.catalog.catalog_files import load_catalog_files  # noqa: E402
 from services.catalog.domain import ObjectModel  # noqa: E402
-from services.data import store  # noqa: E402
+from services.data import store, tables  # noqa: E402
 from services.data.column_batches import columns_message  # noqa: E402
 from services.data.ingest import validate_rows  # noqa: E402
 from services.data.ingest_servicer import IngestServicer  # noqa: E402
@@ -259,7 +259,7 @@ async def bench_bulk(pool: asyncpg.Pool, model: ObjectModel, rows: int) -> None:
     loaded = await store.bulk_load(pool, client, model, typed_orders(rows, seed=3), columns)
     elapsed = time.perf_counter() - began
     groups = await pool.fetchval(
-        f"SELECT count(*) FROM {store.rollup_table(model)} WHERE client_id = $1", client)
+        f"SELECT count(*) FROM {tables.rollup_table(model)} WHERE client_id = $1", client)
     print(f"bulk_load of {loaded:,} rows (COPY + rollup rebuild of {groups:,} groups): "
           f"{elapsed:.1f} s, {loaded / elapsed:,.0f} rows/s")
 

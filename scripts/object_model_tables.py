@@ -4,7 +4,7 @@ the derived fields added since into their own migrations.
 Per object model: the raw table `{schema}.{table}` (client_id, then one column per field in declared
 order) and its per-minute rollup `{schema}.{table}__minute`, both time-series tables made by
 `public.create_time_series_table`. The layout itself (names, types, dimensions, sums) is defined
-once in services.data.store, which also writes these tables, so DDL and DML cannot disagree.
+once in services.data.tables, which ingest also writes through, so DDL and DML cannot disagree.
 
 Derived fields (booleans computed from two fields of a row) came after 0005 had been applied to
 databases holding client data, so 0005 renders the object models without them, and each entry of
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import ObjectModel
-from services.data.store import (
+from services.data.tables import (
     RESERVED_COLUMNS,
     SQL_TYPES,
     bucket_sql,

@@ -22,7 +22,7 @@ from analytics.type.v1 import types_pb2
 from google.protobuf import timestamp_pb2
 
 from services.catalog.domain import ObjectModel
-from services.data import store
+from services.data import batch_wire, store
 from services.data.column_batches import sent_columns
 from services.data.ingest_columns import validate_columns
 from services.data.struct_rows import rows_from_structs
@@ -154,7 +154,7 @@ def _client_id(value: str, field: str) -> str:
     return tenant_for(value, field=field)
 
 
-def _prepare(request: _BatchRequest, model: ObjectModel) -> store.PreparedBatch:
+def _prepare(request: _BatchRequest, model: ObjectModel) -> batch_wire.PreparedBatch:
     """The batch of a request validated and encoded, from its rows or from its columns."""
     if request.HasField("columns"):
         if len(request.rows):
@@ -164,13 +164,13 @@ def _prepare(request: _BatchRequest, model: ObjectModel) -> store.PreparedBatch:
             raise InvalidArgument.for_field(
                 "columns.row_count", f"is {row_count}; at most {MAX_ROWS_PER_BATCH} per batch")
         checked = validate_columns(model, sent_columns(request.columns), row_count)
-        return store.prepare_columns(model, checked)
+        return batch_wire.prepare_columns(model, checked)
     if len(request.rows) > MAX_ROWS_PER_BATCH:
         raise InvalidArgument.for_field(
             "rows", f"holds {len(request.rows)} rows; at most {MAX_ROWS_PER_BATCH} per batch")
     # Struct numbers arrive as doubles; the validation accepts 3.0 for an integer, refuses 3.5.
     rows = rows_from_structs(request.rows, _field_names(model))
-    return store.prepare_rows(model, rows)
+    return batch_wire.prepare_rows(model, rows)
 
 
 @functools.lru_cache(maxsize=256)

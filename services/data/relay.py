@@ -8,8 +8,8 @@ transaction that locked them. Delivery is therefore at least once: a crash betwe
 commit publishes the batch again (with the same event ids; consumers are idempotent).
 
 The relay wakes when PostgreSQL notifies it (every transaction that writes the outbox sends a
-NOTIFY on `store.OUTBOX_CHANNEL`, delivered at commit) and polls only as a fallback, for the
-moments when its listening connection is being re-established: a change is announced within
+NOTIFY on `ingest_statement.OUTBOX_CHANNEL`, delivered at commit) and polls only as a fallback,
+for the moments when its listening connection is being re-established: a change is announced within
 milliseconds of its commit, and an idle relay costs nothing.
 
 Ingest never waits for any of this: when Redis is down the rows wait in the outbox, the relay
@@ -34,7 +34,7 @@ from analytics.events.v1 import events_pb2
 from services.bus.envelopes import envelope
 from services.bus.names import DATA_CHANGED_STREAM
 from services.bus.streams import BUS_FAILURES, StreamPublisher
-from services.data.store import OUTBOX_CHANNEL
+from services.data.ingest_statement import OUTBOX_CHANNEL
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mappi
 import asyncpg
 
 from services.catalog.domain import ObjectModel
-from services.data import store
+from services.data import store, tables
 from services.demo.generation_process import GeneratorProcess
 from services.demo.generator import RowBatch
 from services.demo.scope import with_referenced_models
@@ -169,7 +169,7 @@ class _StatisticsRefresh:
         while (model := await self._pending.get()) is not None:
             async with self._pool.acquire() as connection:
                 await connection.execute(
-                    f"ANALYZE {store.raw_table(model)}, {store.rollup_table(model)}",
+                    f"ANALYZE {tables.raw_table(model)}, {tables.rollup_table(model)}",
                     timeout=600,
                 )
 

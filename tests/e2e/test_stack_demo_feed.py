@@ -17,7 +17,7 @@ from analytics.data.v1 import data_pb2, data_pb2_grpc
 from analytics_engine import state as stack_state
 from analytics_engine.supervisor import FEEDER
 from services.catalog.catalog_files import load_catalog_files
-from services.data import store
+from services.data import tables
 from tests.fixtures.stack import UP_TIMEOUT, Stack, run_cli, stop_stack
 
 pytestmark = pytest.mark.stack
@@ -36,7 +36,7 @@ async def stored_rows(stack: Stack, client_id: str, codes: tuple[str, ...]) -> d
     try:
         return {
             code: int(await connection.fetchval(
-                f"SELECT count(*) FROM {store.raw_table(models[code])} WHERE client_id = $1",
+                f"SELECT count(*) FROM {tables.raw_table(models[code])} WHERE client_id = $1",
                 client_id))
             for code in codes
         }
@@ -114,7 +114,7 @@ async def live_orders(stack: Stack, client_id: str) -> int:
     connection = await asyncpg.connect(stack.state().database_url)
     try:
         return int(await connection.fetchval(
-            f"SELECT count(*) FROM {store.raw_table(order)} "
+            f"SELECT count(*) FROM {tables.raw_table(order)} "
             "WHERE client_id = $1 AND order_id LIKE 'SO-%-L%'", client_id))
     finally:
         await connection.close()

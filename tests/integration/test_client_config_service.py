@@ -22,7 +22,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from services.catalog.catalog_files import load_catalog_files
-from services.data.store import raw_table
+from services.data.tables import raw_table
 from services.demo.loader import load_demo_data
 from tests.fixtures.auth import channel_with, local_tokens
 from tests.integration.client_config_mesh import Mesh, client_config_mesh

@@ -23,7 +23,7 @@ from grpc_status import rpc_status
 
 from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import Catalog, ObjectModel
-from services.data import store
+from services.data import batch_wire, ingest_statement, store, tables
 from services.data.column_batches import columns_message
 from services.data.ingest import validate_rows
 from services.data.ingest_servicer import IngestServicer
@@ -86,7 +86,7 @@ def an_order(number: int, **changes: object) -> dict[str, object]:
 
 async def count_rows(pool: asyncpg.Pool, model: ObjectModel, client: str) -> int:
     value = await pool.fetchval(
-        f"SELECT count(*) FROM {store.raw_table(model)} WHERE client_id = $1", client)
+        f"SELECT count(*) FROM {tables.raw_table(model)} WHERE client_id = $1", client)
     return int(value)
 
 
@@ -98,10 +98,10 @@ def _bucket(moment: datetime.date) -> datetime.datetime:
 
 async def assert_rollup_matches_raw(pool: asyncpg.Pool, model: ObjectModel, client: str) -> int:
     """Groups the raw rows in Python and compares with the rollup table; returns the group count."""
-    dimensions = [field.name for field in store.rollup_dimensions(model)]
-    sums = [field.name for field in store.rollup_sums(model)]
+    dimensions = [field.name for field in tables.rollup_dimensions(model)]
+    sums = [field.name for field in tables.rollup_sums(model)]
     raw = await pool.fetch(
-        f"SELECT * FROM {store.raw_table(model)} WHERE client_id = $1", client)
+        f"SELECT * FROM {tables.raw_table(model)} WHERE client_id = $1", client)
     expected: dict[tuple[object, ...], list[object]] = defaultdict(
         lambda: [0] + [Decimal(0)] * len(sums))
     for row in raw:
@@ -110,10 +110,10 @@ async def assert_rollup_matches_raw(pool: asyncpg.Pool, model: ObjectModel, clie
         for index, name in enumerate(sums, start=1):
             group[index] = Decimal(group[index]) + Decimal(row[name] or 0)  # type: ignore[arg-type]
     stored = await pool.fetch(
-        f"SELECT * FROM {store.rollup_table(model)} WHERE client_id = $1", client)
+        f"SELECT * FROM {tables.rollup_table(model)} WHERE client_id = $1", client)
     actual = {
         (row["bucket"], *(row[d] for d in dimensions)):
-            [row["row_count"], *(row[store.SUM_PREFIX + name] for name in sums)]
+            [row["row_count"], *(row[tables.SUM_PREFIX + name] for name in sums)]
         for row in stored
     }
     assert len(actual) == len(stored), "a rollup group is stored twice"
@@ -204,8 +204,8 @@ async def test_resending_rows_without_a_key_does_not_duplicate_them(
     result = await store.ingest_rows(pool, client, order, repeated)
     assert (result.accepted_row_count, result.duplicate_row_count) == (1, 1)
     status = await pool.fetchval(
-        f"SELECT status FROM {store.raw_table(order)} WHERE client_id = $1 AND order_id = 'SO-500'",
-        client)
+        f"SELECT status FROM {tables.raw_table(order)} "
+        "WHERE client_id = $1 AND order_id = 'SO-500'", client)
     assert status == "delivered"
 
 
@@ -229,7 +229,7 @@ async def test_updates_move_rows_between_rollup_groups(
     await assert_rollup_matches_raw(pool, order, client)
     # A group emptied by the move is gone, not left with a zero count.
     empty = await pool.fetchval(
-        f"SELECT count(*) FROM {store.rollup_table(order)} WHERE client_id = $1 "
+        f"SELECT count(*) FROM {tables.rollup_table(order)} WHERE client_id = $1 "
         "AND row_count <= 0", client)
     assert empty == 0
     # Every row of one group moves out of it.
@@ -237,7 +237,7 @@ async def test_updates_move_rows_between_rollup_groups(
         an_order(number, status="cancelled") for number in range(450)])
     await assert_rollup_matches_raw(pool, order, client)
     statuses = await pool.fetch(
-        f"SELECT DISTINCT status FROM {store.rollup_table(order)} WHERE client_id = $1", client)
+        f"SELECT DISTINCT status FROM {tables.rollup_table(order)} WHERE client_id = $1", client)
     assert [s["status"] for s in statuses] == ["cancelled"]
 
 
@@ -297,7 +297,7 @@ async def test_the_ingest_statement_stays_prepared_with_one_generic_plan(
     # asyncpg keeps a prepared statement only up to 15 KiB of text (beyond, every call is parsed
     # and planned again), and a custom plan is planned again on every call.
     for model in catalog.object_models:
-        assert len(store._statements(model).write_and_fold) < 15 * 1024, model.code
+        assert len(ingest_statement.statements(model).write_and_fold) < 15 * 1024, model.code
     async with asyncpg.create_pool(migrated_db, min_size=1, max_size=1) as one_connection:
         for batch in range(3):
             await store.ingest_rows(one_connection, client, order,
@@ -330,7 +330,7 @@ async def test_awkward_values_are_stored_exactly(
         await store.ingest_rows(pool, client, order, batch)
     expected = validate_rows(order, awkward + one_row + [an_order(10)])
     stored = await pool.fetch(
-        f"SELECT {', '.join(expected.columns)} FROM {store.raw_table(order)} "
+        f"SELECT {', '.join(expected.columns)} FROM {tables.raw_table(order)} "
         "WHERE client_id = $1", client)
     assert sorted(tuple(row) for row in stored) == sorted(expected.rows)
     await assert_rollup_matches_raw(pool, order, client)
@@ -567,7 +567,7 @@ async def test_ingest_rows_rpc_takes_typed_columns(
     async with asyncpg.create_pool(migrated_db, min_size=1, max_size=1) as pool:
         assert await count_rows(pool, order, client) == 40
         stored = await pool.fetchrow(
-            f"SELECT order_value, created_at, delivered_in_full FROM {store.raw_table(order)} "
+            f"SELECT order_value, created_at, delivered_in_full FROM {tables.raw_table(order)} "
             "WHERE client_id = $1 AND order_id = 'SO-5'", client)
         assert stored is not None
         assert (stored["order_value"], stored["created_at"], stored["delivered_in_full"]) == (
@@ -607,7 +607,7 @@ async def test_a_pipelined_stream_commits_its_batches_in_order(
     async with asyncpg.create_pool(migrated_db, min_size=1, max_size=1) as pool:
         assert await count_rows(pool, order, client) == 30 * 6
         changed = await pool.fetchval(
-            f"SELECT count(*) FROM {store.raw_table(order)} WHERE client_id = $1 "
+            f"SELECT count(*) FROM {tables.raw_table(order)} WHERE client_id = $1 "
             "AND status = 'cancelled' AND order_value = 1.00", client)
         assert changed == 30
         await assert_rollup_matches_raw(pool, order, client)
@@ -644,7 +644,7 @@ async def test_a_batch_whose_predecessor_failed_is_rolled_back(
     when it did not."""
     first = store.BatchTurn(None)
     second = store.BatchTurn(first)
-    batch = store.prepare_rows(order, [an_order(1)])
+    batch = batch_wire.prepare_rows(order, [an_order(1)])
     later = asyncio.create_task(store.commit_batch(pool, client, order, batch, turn=second))
     await asyncio.sleep(0.05)
     assert not later.done()  # waiting for the first batch to take its lock

@@ -17,7 +17,7 @@ from analytics.data.v1 import data_pb2, data_pb2_grpc
 
 from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import ObjectModel
-from services.data import store
+from services.data import tables
 from services.data.app import DataSettings, build
 from services.demo.feed import FeedSpec, LiveFeed
 from services.demo.feeder import Feeder, FeederSettings
@@ -45,7 +45,7 @@ def settings(database: str, redis: str, listen: str = "127.0.0.1:0") -> DataSett
 
 async def count(pool: asyncpg.Pool, model: ObjectModel, client_id: str) -> int:
     value = await pool.fetchval(
-        f"SELECT count(*) FROM {store.raw_table(model)} WHERE client_id = $1", client_id)
+        f"SELECT count(*) FROM {tables.raw_table(model)} WHERE client_id = $1", client_id)
     return int(value)
 
 
@@ -125,7 +125,7 @@ async def test_a_restarting_data_service_loses_nothing_and_does_not_stop_the_fee
         if event.object_model_code == "ORDER":
             expected[str(event.row["order_id"])] = str(event.row["status"])
     stored = await pool.fetch(
-        f"SELECT order_id, status FROM {store.raw_table(models['ORDER'])} WHERE client_id = $1",
+        f"SELECT order_id, status FROM {tables.raw_table(models['ORDER'])} WHERE client_id = $1",
         client_id)
     assert {row["order_id"]: row["status"] for row in stored} == expected
     # What was queued during the outage reached the service after it (a count of orders would

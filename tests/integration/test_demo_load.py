@@ -19,7 +19,7 @@ from analytics.data.v1 import data_pb2
 from analytics_engine import demo
 from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import ObjectModel
-from services.data import store
+from services.data import tables
 from services.demo import rpc
 from services.demo.generator import generate
 from services.demo.loader import Progress, load_demo_data
@@ -51,7 +51,7 @@ def expected_counts(models: dict[str, ObjectModel], client_id: str) -> dict[str,
 
 async def stored_count(pool: asyncpg.Pool, model: ObjectModel, client_id: str) -> int:
     value = await pool.fetchval(
-        f"SELECT count(*) FROM {store.raw_table(model)} WHERE client_id = $1", client_id)
+        f"SELECT count(*) FROM {tables.raw_table(model)} WHERE client_id = $1", client_id)
     return int(value)
 
 
@@ -69,13 +69,13 @@ async def test_every_model_loads_with_rollups_and_versions(
         model = models[code]
         assert await stored_count(pool, model, client_id) == count, code
         rolled = await pool.fetchval(
-            f"SELECT coalesce(sum(row_count), 0) FROM {store.rollup_table(model)} "
+            f"SELECT coalesce(sum(row_count), 0) FROM {tables.rollup_table(model)} "
             "WHERE client_id = $1", client_id)
         assert rolled == count, code
     order = models["ORDER"]
     sums = await pool.fetchrow(
-        f"SELECT (SELECT sum(order_value) FROM {store.raw_table(order)} WHERE client_id = $1) "
-        f"AS raw, (SELECT sum(sum__order_value) FROM {store.rollup_table(order)} "
+        f"SELECT (SELECT sum(order_value) FROM {tables.raw_table(order)} WHERE client_id = $1) "
+        f"AS raw, (SELECT sum(sum__order_value) FROM {tables.rollup_table(order)} "
         "WHERE client_id = $1) AS rolled", client_id)
     assert sums is not None
     assert sums["raw"] == sums["rolled"] and sums["raw"] > 0

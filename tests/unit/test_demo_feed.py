@@ -14,7 +14,7 @@ from google.protobuf import json_format
 
 from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import ObjectModel
-from services.data import store
+from services.data import tables
 from services.data.ingest import validate_rows
 from services.demo.feed import FEED_MODELS, MAX_GAP, FeedEvent, FeedSpec, LiveFeed
 from services.demo.feeder import row_struct
@@ -47,7 +47,7 @@ def ten_minutes(models: dict[str, ObjectModel]) -> list[FeedEvent]:
 
 
 def key_of(model: ObjectModel, row: dict[str, object]) -> tuple[object, ...]:
-    return tuple(row[name] for name in store.natural_key(model) if name != model.time_field)
+    return tuple(row[name] for name in tables.natural_key(model) if name != model.time_field)
 
 
 def new_records(events: Iterable[FeedEvent], model: ObjectModel) -> set[tuple[object, ...]]:

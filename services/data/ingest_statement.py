@@ -1,0 +1,304 @@
+"""The ingest statement of an object model: one statement that inserts new keys, replaces changed
+rows, folds the rollup delta, records the batch, bumps the data version and writes the outbox
+record; plus the statements that drop emptied rollup groups and rebuild a client's rollup.
+Built once per object model and kept under asyncpg's 15 KiB prepared-statement limit."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import (
+    Callable,
+    Iterable,
+)
+
+from services.catalog.domain import ObjectModel
+from services.data.batch_wire import wire_columns
+from services.data.tables import (
+    SQL_TYPES,
+    SUM_PREFIX,
+    bucket_sql,
+    derived_value,
+    natural_key,
+    quote,
+    raw_table,
+    rollup_dimensions,
+    rollup_sums,
+    rollup_table,
+    time_is_date,
+)
+
+# The notification channel that says "the outbox has new rows": PostgreSQL delivers a NOTIFY at
+# commit (never for a rolled-back change), so the relay can publish at once instead of polling.
+OUTBOX_CHANNEL = "analytics_change_outbox"
+
+
+@dataclasses.dataclass(frozen=True)
+class Statements:
+    write_and_fold: str
+    delete_empty_groups: str
+    rebuild_rollup: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _BookkeepingParameters:
+    """The SQL of the ingest statement's last parameters (sent in this order, after the
+    columns): what the batch's record, the version bump and the outbox record need."""
+
+    model: str
+    idempotency_key: str
+    source_system: str
+    ingest_id: str
+    sent_row_count: str
+
+
+def _bookkeeping_parameters(first: int) -> _BookkeepingParameters:
+    return _BookkeepingParameters(
+        model=f"${first}::text",
+        idempotency_key=f"${first + 1}::text",
+        source_system=f"${first + 2}::text",
+        ingest_id=f"${first + 3}::uuid",
+        sent_row_count=f"${first + 4}::bigint",
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def statements(model: ObjectModel) -> Statements:
+    columns = [field.name for field in model.fields]
+    key = natural_key(model)
+    changeable = [name for name in columns if name not in key]
+    dimension_names = [field.name for field in rollup_dimensions(model)]
+    derived_names = [derived.name for derived in model.derived_fields]
+    dimensions = [quote(name) for name in dimension_names]
+    sums = [field.name for field in rollup_sums(model)]
+    raw, rollup = raw_table(model), rollup_table(model)
+    is_date = time_is_date(model)
+    time = quote(model.time_field)
+    moment_cast = "::date" if is_date else "::timestamptz"
+
+    def listed(names: Iterable[str], alias: str = "") -> str:
+        prefix = f"{alias}." if alias else ""
+        return ", ".join(prefix + quote(name) for name in names)
+
+    def stored_as(name: str) -> str:
+        return quote("stored__" + name)
+
+    rollup_columns = ", ".join(
+        [
+            "client_id",
+            "bucket",
+            *dimensions,
+            "row_count",
+            *(quote(SUM_PREFIX + name) for name in sums),
+        ]
+    )
+    group_key = ", ".join(["client_id", "bucket", *dimensions])
+    wire = wire_columns(model)
+    # $1 client, $2 and $3 the batch's earliest and latest time values, then the columns, then
+    # the batch's bookkeeping (_BookkeepingParameters).
+    decoded = ", ".join(column.decode(4 + 2 * index) for index, column in enumerate(wire))
+    bookkeeping = _bookkeeping_parameters(4 + 2 * len(wire))
+    sent_values = {
+        name: column.value.replace("{}", f"sent.{quote(name)}")
+        for column, name in zip(wire, columns, strict=True)
+    }
+    incoming = (
+        "(SELECT "
+        + ", ".join(
+            [
+                *(f"{value} AS {quote(name)}" for name, value in sent_values.items()),
+                # Derived fields ride along for the rollup delta; the table computes its own.
+                *(
+                    f"{derived_value(derived, sent_values.__getitem__)} AS {quote(derived.name)}"
+                    for derived in model.derived_fields
+                ),
+            ]
+        )
+        + f" FROM unnest({decoded}) AS sent({listed(columns)})"
+        # A batch applied before writes nothing (one-time filter: checked once, not per row).
+        + " WHERE NOT EXISTS (SELECT FROM earlier))"
+    )
+    if changeable:
+        changed = (
+            f"stored.found AND ({listed(changeable, 'stored')}) IS DISTINCT FROM "
+            f"({listed(changeable, 'incoming')})"
+        )
+        # Every row sent here exists (the writers' lock keeps it so): the arbiter index finds it
+        # in one probe and the row is updated in place of being inserted.
+        replace = f"""
+), replaced AS (
+    INSERT INTO {raw} AS target (client_id, {listed(columns)})
+    SELECT $1, {listed(columns)} FROM matched WHERE changed
+    ON CONFLICT (client_id, {listed(key)}) DO UPDATE SET
+        {", ".join(f"{quote(name)} = EXCLUDED.{quote(name)}" for name in changeable)}"""
+    else:
+        # Every field is part of the key: a row sent again is the same row.
+        changed, replace = "false", ""
+    # The batch's first and last buckets come from its earliest and latest time values (a
+    # bucket only grows with the time), so only two values are bucketed, not every row.
+    first_bucket, last_bucket = bucket_sql(model, "first_row"), bucket_sql(model, "last_row")
+    newest = "last_bucket" if is_date else "last_time"
+    bucket_width = "INTERVAL '24 hours'" if is_date else "INTERVAL '1 minute'"
+
+    def delta_select(sign: str, name: Callable[[str], str], rows: str) -> str:
+        parts = [
+            f"{bucket_sql(model, 'matched')} AS bucket",
+            *(f"matched.{name(dimension)} AS {quote(dimension)}" for dimension in dimension_names),
+            f"{sign}1 AS row_count",
+            *(f"{sign}matched.{name(field)} AS {quote(SUM_PREFIX + field)}" for field in sums),
+        ]
+        return f"SELECT {', '.join(parts)} FROM matched WHERE {rows}"
+
+    stored_fields = [*rollup_dimensions(model), *rollup_sums(model)]
+    no_stored_values = "".join(
+        f", NULL::{SQL_TYPES[field.type]} AS {stored_as(field.name)}" for field in stored_fields
+    )
+    stored_values = "".join(
+        f", stored.{quote(field.name)} AS {stored_as(field.name)}" for field in stored_fields
+    )
+    any_stored = (
+        f"EXISTS (SELECT FROM {raw} AS any_stored WHERE any_stored.client_id = $1 "
+        f"AND any_stored.{time} >= $2{moment_cast} AND any_stored.{time} <= $3{moment_cast})"
+    )
+    write_and_fold = f"""
+WITH earlier AS (
+    -- The answer given to a batch sent before with the same idempotency key (the literal
+    -- `<> ''` lets the planner use the partial unique index on keyed batches).
+    SELECT ingest_id, accepted_row_count, duplicate_row_count, data_version, watermark,
+           range_start, range_end
+    FROM analytics.ingest_batches
+    WHERE client_id = $1 AND object_model_code = {bookkeeping.model}
+        AND idempotency_key = {bookkeeping.idempotency_key} AND idempotency_key <> ''
+), incoming AS NOT MATERIALIZED (
+    -- The rows sent, decoded (written once, planned into each branch below).
+    {incoming}
+), matched AS MATERIALIZED (
+    -- Each row sent, with the stored row of its natural key when there is one. When the client
+    -- has no row in the batch's time span (the usual case of a live stream or a first load;
+    -- checked once), no row can be stored and none is looked for. Otherwise one index probe per
+    -- row (LIMIT 1 keeps the planner from turning this into a scan of all the client's rows),
+    -- limited to the span so only the partitions of the span are probed.
+    SELECT incoming.*, NULL::boolean AS found, false AS changed
+        {no_stored_values}
+    FROM incoming
+    WHERE NOT {any_stored}
+    UNION ALL
+    SELECT incoming.*, stored.found, ({changed}) AS changed
+        {stored_values}
+    FROM incoming LEFT JOIN LATERAL (
+        SELECT true AS found, {listed([*changeable, *derived_names], "stored") or "true"}
+        FROM {raw} AS stored
+        WHERE stored.client_id = $1
+            AND {" AND ".join(f"stored.{quote(k)} = incoming.{quote(k)}" for k in key)}
+            AND stored.{time} >= $2{moment_cast} AND stored.{time} <= $3{moment_cast}
+        LIMIT 1
+    ) AS stored ON true
+    WHERE {any_stored}
+), inserted AS (
+    -- New keys: a plain insert, with no conflict to look for (the probe above found none, and
+    -- the writers' lock keeps it so; were it broken, the unique index would refuse the batch).
+    INSERT INTO {raw} (client_id, {listed(columns)})
+    SELECT $1, {listed(columns)} FROM matched WHERE found IS NULL{replace}
+), delta AS (
+    {delta_select("", quote, "found IS NULL OR changed")}
+    UNION ALL
+    {delta_select("-", stored_as, "changed")}
+), folded AS (
+    INSERT INTO {rollup} AS rollup ({rollup_columns})
+    SELECT $1, bucket, {", ".join([*dimensions, "sum(row_count)"])}
+        {"".join(f", COALESCE(sum({quote(SUM_PREFIX + n)}), 0)" for n in sums)}
+    FROM delta GROUP BY {", ".join(["bucket", *dimensions])}
+    ON CONFLICT ({group_key}) DO UPDATE SET row_count = rollup.row_count + EXCLUDED.row_count
+        {
+        "".join(
+            f", {quote(SUM_PREFIX + n)} = rollup.{quote(SUM_PREFIX + n)} "
+            f"+ EXCLUDED.{quote(SUM_PREFIX + n)}"
+            for n in sums
+        )
+    }
+    RETURNING rollup.bucket, rollup.row_count
+), written AS (
+    SELECT count(*) AS written, min({time}) AS first_time, max({time}) AS last_time
+    FROM matched WHERE found IS NULL OR changed
+), span AS (
+    SELECT written, {first_bucket} AS first_bucket, {last_bucket} AS last_bucket,
+           last_time
+    FROM written, LATERAL (SELECT written.first_time AS {time}) AS first_row,
+        LATERAL (SELECT written.last_time AS {time}) AS last_row
+), emptied AS (
+    SELECT min(bucket) AS emptied_from, max(bucket) AS emptied_to
+    FROM folded WHERE row_count = 0
+), bumped AS (
+    -- The data version bump, the outbox record and the batch's record ride in this statement
+    -- (one round trip): written in the same transaction as the rows.
+    INSERT INTO analytics.data_versions AS v (client_id, object_model_code, version, watermark,
+                                              updated_at)
+    SELECT $1, {bookkeeping.model}, 1, {newest}::timestamptz, now() FROM span WHERE written > 0
+    ON CONFLICT (client_id, object_model_code) DO UPDATE
+    SET version = v.version + 1, watermark = GREATEST(v.watermark, EXCLUDED.watermark),
+        updated_at = now()
+    RETURNING version, watermark
+), announced AS (
+    INSERT INTO analytics.change_outbox (client_id, object_model_code, range_start, range_end,
+                                         watermark, row_count, data_version)
+    SELECT $1, {bookkeeping.model}, first_bucket, last_bucket + {bucket_width},
+           bumped.watermark, written, bumped.version
+    FROM span, bumped
+), outcome AS (
+    SELECT {bookkeeping.ingest_id} AS ingest_id, span.written AS accepted_row_count,
+           {bookkeeping.sent_row_count} - span.written AS duplicate_row_count,
+           COALESCE(bumped.version, stored_version.version, 0) AS data_version,
+           CASE WHEN bumped.version IS NULL THEN stored_version.watermark ELSE bumped.watermark END
+               AS watermark,
+           span.first_bucket AS range_start, span.last_bucket + {bucket_width} AS range_end,
+           false AS replayed
+    FROM span LEFT JOIN bumped ON true
+        LEFT JOIN analytics.data_versions AS stored_version
+            ON stored_version.client_id = $1
+                AND stored_version.object_model_code = {bookkeeping.model}
+    WHERE NOT EXISTS (SELECT FROM earlier)
+    UNION ALL
+    SELECT earlier.*, true FROM earlier
+), recorded AS (
+    INSERT INTO analytics.ingest_batches (ingest_id, client_id, object_model_code,
+        idempotency_key, source_system, accepted_row_count, duplicate_row_count, data_version,
+        watermark, range_start, range_end)
+    SELECT ingest_id, $1, {bookkeeping.model}, {bookkeeping.idempotency_key},
+           {bookkeeping.source_system}, accepted_row_count, duplicate_row_count, data_version,
+           watermark, range_start, range_end
+    FROM outcome WHERE NOT replayed
+)
+SELECT outcome.*, emptied.*,
+       -- Tells the outbox relay at commit (never for a rolled-back change).
+       CASE WHEN accepted_row_count > 0 AND NOT replayed
+            THEN pg_notify('{OUTBOX_CHANNEL}', '') END AS notified
+FROM outcome, emptied
+"""
+    # A group whose rows all moved to other groups (an update changed a dimension) is removed,
+    # so a breakdown never shows a group with no rows.
+    delete_empty_groups = (
+        f"DELETE FROM {rollup} WHERE client_id = $1 AND bucket >= $2 AND bucket <= $3 "
+        "AND row_count = 0"
+    )
+    rebuild_rollup = f"""
+INSERT INTO {rollup} AS rollup ({rollup_columns})
+SELECT raw.client_id, {bucket_sql(model, "raw")} AS bucket,
+       {", ".join([*(f"raw.{d}" for d in dimensions), "count(*)"])}
+       {"".join(f", COALESCE(sum(raw.{quote(n)}), 0)" for n in sums)}
+FROM {raw} AS raw
+WHERE raw.client_id = $1 AND raw.{time} >= $2{moment_cast} AND raw.{time} < $3{moment_cast}
+GROUP BY {", ".join(str(position) for position in range(1, 3 + len(dimensions)))}
+ON CONFLICT ({group_key}) DO UPDATE SET row_count = EXCLUDED.row_count
+    {"".join(f", {quote(SUM_PREFIX + n)} = EXCLUDED.{quote(SUM_PREFIX + n)}" for n in sums)}
+"""
+    return Statements(
+        _compact(write_and_fold), _compact(delete_empty_groups), _compact(rebuild_rollup)
+    )
+
+
+def _compact(statement: str) -> str:
+    """The statement without its comment lines and indentation. asyncpg keeps a prepared
+    statement, and with it PostgreSQL's plan, only for statements of up to 15 KiB; a longer one
+    is parsed and planned again on every call."""
+    lines = (line.strip() for line in statement.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("--"))
