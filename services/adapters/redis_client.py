@@ -8,9 +8,19 @@ import redis.asyncio as redis
 
 from services.runtime.server import Dependency
 
+# A reply that never comes (a half-open connection, a stalled server) fails the call, which its
+# caller retries, instead of hanging the service's loop that made it for good. Longer than the
+# longest BLOCK a bus consumer asks for (services.bus.streams.ConsumerSettings.block_ms, 1 s).
+REPLY_TIMEOUT_SECONDS = 10.0
+
 
 async def open_redis(resources: contextlib.AsyncExitStack, url: str) -> redis.Redis:
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+    client = redis.Redis.from_url(
+        url,
+        socket_connect_timeout=2,
+        socket_timeout=REPLY_TIMEOUT_SECONDS,
+        health_check_interval=30,
+    )
     resources.push_async_callback(client.aclose)
     return client
 
