@@ -44,6 +44,8 @@ def request_shape(request: CalculationRequest) -> dict[str, object]:
         "max_groups": request.max_groups,
         # The cache holds results in their wire form, which the layout shapes.
         "series_layout": request.series_layout.value,
+        # Only when set, so the keys of every other request stay as they were.
+        **({"series_only": True} if request.series_only else {}),
     }
 
 

@@ -120,6 +120,8 @@ _SCOPES_KEPT = 20_000
 _SERIES, _TOTAL = "series", "total"
 _GROUP_SERIES, _GROUP_TOTAL = "group_series", "group_total"
 _PREVIOUS_SERIES, _PREVIOUS_TOTAL = "previous_series", "previous_total"
+# The total of a series-only request: neither a value nor a reason for its absence.
+_NOT_CALCULATED = Value(None, None)
 
 
 def bucket_end(
@@ -470,7 +472,8 @@ class Calculator:
 
         span, period = request.time_range, request.period
         queries = tagged(_SERIES, span, period)
-        queries += tagged(_TOTAL, span)
+        if not request.series_only:
+            queries += tagged(_TOTAL, span)
         if request.group_by:
             queries += tagged(_GROUP_SERIES, span, period, dimensions)
             queries += tagged(_GROUP_TOTAL, span, None, dimensions)
@@ -539,7 +542,11 @@ class Calculator:
     ) -> KpiOutcome:
         definition = snapshot.kpis[code]
         series = kpi_series(kpi, rows, _SERIES, request.period, request.time_range, zone)
-        total = self._total(kpi, rows, _TOTAL, request.time_range)
+        total = (
+            _NOT_CALCULATED
+            if request.series_only
+            else self._total(kpi, rows, _TOTAL, request.time_range)
+        )
         groups, truncated = (
             self._groups(request, kpi, rows, zone) if request.group_by else ((), False)
         )

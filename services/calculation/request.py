@@ -55,6 +55,10 @@ class CalculationRequest:
     # every row of the client.
     caller: Caller | None = None
     series_layout: SeriesLayout = SeriesLayout.VALUES
+    # Only the series is wanted (live updates and stream snapshots show buckets): the total over
+    # the range is neither read nor evaluated, which spares a statement per object model whose
+    # total cannot be derived from its series (averages, distinct counts).
+    series_only: bool = False
 
     def bucket_count(self) -> int:
         span = (self.time_range.end - self.time_range.start).total_seconds()
@@ -98,6 +102,10 @@ def validate(request: CalculationRequest) -> CalculationRequest:
         )
     if not 0 < request.max_groups <= MAX_GROUPS:
         problems.append(FieldViolation("max_groups", f"must be between 1 and {MAX_GROUPS}"))
+    if request.series_only and (request.group_by or request.comparison is not Comparison.NONE):
+        problems.append(
+            FieldViolation("series_only", "groups and comparisons are ranked by their totals")
+        )
     if problems:
         raise InvalidArgument("; ".join(f"{p.field}: {p.description}" for p in problems), problems)
     buckets = request.bucket_count()

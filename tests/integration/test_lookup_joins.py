@@ -205,3 +205,42 @@ async def test_distinct_counts_of_a_total_through_lookup_and_hash_joins(
     # are not this client's. Statuses: delivered, cancelled, shipped.
     expected = {"n": 7, "orders_kept": 3, "statuses": 3}
     assert by_lookup.rows[0].measures == by_hash.rows[0].measures == expected
+
+
+async def test_a_client_without_related_rows_finds_none_by_lookup(
+    pool: asyncpg.Pool, models: dict[str, ObjectModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lookups are kept within the span of the client's related rows; a client that has
+    none (its lines stream in, its orders were never loaded) finds none, as the plain join
+    does, while another client's orders have the same keys."""
+    client, other = f"lookup-{uuid.uuid4().hex[:8]}", f"lookup-other-{uuid.uuid4().hex[:8]}"
+    await store.ingest_rows(pool, other, models["ORDER"], [order("o1", "open", at(1))])
+    await store.ingest_rows(
+        pool,
+        client,
+        models["ORDER_LINE"],
+        [line("l1", "o1", 5, at(3)), line("l2", "o2", 7, at(4))],
+    )
+    status = q.FieldRef("status", ("order",))
+    query = q.AggregateQuery(
+        "lines",
+        "ORDER_LINE",
+        q.TimeRange(DAY, DAY + datetime.timedelta(days=1)),
+        (
+            q.Measure("n", q.AggregateFunction.COUNT),
+            q.Measure("found", q.AggregateFunction.COUNT, None, q.Not(q.IsNull(status))),
+        ),
+        bucket=q.Period.HOUR,
+    )
+    request = q.AggregateRequest(client, (query,))
+    reader = AggregateReader(pool, models)
+    built = sql_builder.build_statement(query, models, client_id=client)
+    assert "LEFT JOIN LATERAL" in built.sql and "AS MATERIALIZED" in built.sql
+    (by_lookup,) = await reader.query(request)
+    monkeypatch.setattr(sql_builder, "LOOKUP_JOIN_MAX_SPAN", datetime.timedelta(0))
+    (by_hash,) = await reader.query(request)
+
+    def answer_of(result: q.AggregateResult) -> list[tuple[object, object, object]]:
+        return [(r.bucket_start, r.measures["n"], r.measures["found"]) for r in result.rows]
+
+    assert answer_of(by_lookup) == answer_of(by_hash) == [(at(3), 1, 0), (at(4), 1, 0)]

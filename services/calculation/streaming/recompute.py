@@ -5,8 +5,9 @@ For each batch of DataChanged events read together (one consumer-group read), ch
 client and object model are merged into one range; the live subscriptions of that client whose
 KPI reads the object model are looked up; for each, only the buckets of its period that the
 change touches within the live window are recomputed (one calculation per client, period and
-security context, every KPI of it sharing the scans), and the results go to `published`, which
-publishes the buckets whose value changed. Nothing is calculated for a change nobody watches.
+security context, every KPI of it sharing the scans; series only, as updates carry no totals),
+and the results go to `published`, which publishes the buckets whose value changed. Nothing is
+calculated for a change nobody watches.
 """
 
 from __future__ import annotations
@@ -192,6 +193,8 @@ class Recomputer:
             time_range=span,
             period=period,
             bypass_cache=True,
+            # Updates carry buckets, never the total over the recomputed span.
+            series_only=True,
             # The group shares one security context key: the stored rights of its viewers.
             caller=members[0][0].subscription.caller,
         )

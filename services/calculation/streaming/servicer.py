@@ -198,6 +198,8 @@ class CalculationInternalServicer(calculation_pb2_grpc.CalculationInternalServic
             period=period,
             # Members share a security context key, hence the same rights.
             caller=members[0][1].caller,
+            # A snapshot is the window's buckets; its total is never shown.
+            series_only=True,
         )
         try:
             batch = await self._calculator.calculate(request)
