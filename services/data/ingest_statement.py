@@ -1,6 +1,7 @@
 """The ingest statement of an object model: one statement that inserts new keys, replaces changed
-rows, folds the rollup delta, records the batch, bumps the data version and writes the outbox
-record; plus the statements that drop emptied rollup groups and rebuild a client's rollup.
+rows, folds the rollup delta into the minute and hour rollups, records the batch, bumps the data
+version and writes the outbox record; plus the statements that drop emptied rollup groups and
+rebuild a client's rollups.
 Built once per object model and kept under asyncpg's 15 KiB prepared-statement limit."""
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from services.data.tables import (
     SUM_PREFIX,
     bucket_sql,
     derived_value,
+    hour_of,
+    hour_rollup_table,
     natural_key,
     quote,
     raw_table,
@@ -38,6 +41,9 @@ class Statements:
     write_and_fold: str
     delete_empty_groups: str
     rebuild_rollup: str
+    # After rebuild_rollup (a statement cannot read the rows it writes): the hours summed again
+    # from their minutes.
+    rebuild_hour_rollup: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +77,7 @@ def statements(model: ObjectModel) -> Statements:
     derived_names = [derived.name for derived in model.derived_fields]
     dimensions = [quote(name) for name in dimension_names]
     sums = [field.name for field in rollup_sums(model)]
-    raw, rollup = raw_table(model), rollup_table(model)
+    raw, rollup, hours = raw_table(model), rollup_table(model), hour_rollup_table(model)
     is_date = time_is_date(model)
     time = quote(model.time_field)
     moment_cast = "::date" if is_date else "::timestamptz"
@@ -93,6 +99,13 @@ def statements(model: ObjectModel) -> Statements:
         ]
     )
     group_key = ", ".join(["client_id", "bucket", *dimensions])
+    added_sums = "".join(
+        f", {column} = rollup.{column} + EXCLUDED.{column}"
+        for column in (quote(SUM_PREFIX + n) for n in sums)
+    )
+    replaced_sums = "".join(
+        f", {quote(SUM_PREFIX + n)} = EXCLUDED.{quote(SUM_PREFIX + n)}" for n in sums
+    )
     wire = wire_columns(model)
     # $1 client, $2 and $3 the batch's earliest and latest time values, then the columns, then
     # the batch's bookkeeping (_BookkeepingParameters).
@@ -209,13 +222,16 @@ WITH earlier AS (
         {"".join(f", COALESCE(sum({quote(SUM_PREFIX + n)}), 0)" for n in sums)}
     FROM delta GROUP BY {", ".join(["bucket", *dimensions])}
     ON CONFLICT ({group_key}) DO UPDATE SET row_count = rollup.row_count + EXCLUDED.row_count
-        {
-        "".join(
-            f", {quote(SUM_PREFIX + n)} = rollup.{quote(SUM_PREFIX + n)} "
-            f"+ EXCLUDED.{quote(SUM_PREFIX + n)}"
-            for n in sums
-        )
-    }
+        {added_sums}
+    RETURNING rollup.bucket, rollup.row_count
+), folded_hours AS (
+    -- The same delta summed per hour: the hour rollup stays the sum of its minutes.
+    INSERT INTO {hours} AS rollup ({rollup_columns})
+    SELECT $1, {hour_of("bucket")}, {", ".join([*dimensions, "sum(row_count)"])}
+        {"".join(f", COALESCE(sum({quote(SUM_PREFIX + n)}), 0)" for n in sums)}
+    FROM delta GROUP BY {", ".join(["2", *dimensions])}
+    ON CONFLICT ({group_key}) DO UPDATE SET row_count = rollup.row_count + EXCLUDED.row_count
+        {added_sums}
     RETURNING rollup.bucket, rollup.row_count
 ), written AS (
     SELECT count(*) AS written, min({time}) AS first_time, max({time}) AS last_time
@@ -226,8 +242,10 @@ WITH earlier AS (
     FROM written, LATERAL (SELECT written.first_time AS {time}) AS first_row,
         LATERAL (SELECT written.last_time AS {time}) AS last_row
 ), emptied AS (
+    -- An emptied hour starts at or before its emptied minutes: one range covers both tables.
     SELECT min(bucket) AS emptied_from, max(bucket) AS emptied_to
-    FROM folded WHERE row_count = 0
+    FROM (SELECT * FROM folded UNION ALL SELECT * FROM folded_hours) AS both_levels
+    WHERE row_count = 0
 ), bumped AS (
     -- The data version bump, the outbox record and the batch's record ride in this statement
     -- (one round trip): written in the same transaction as the rows.
@@ -276,9 +294,10 @@ FROM outcome, emptied
 """
     # A group whose rows all moved to other groups (an update changed a dimension) is removed,
     # so a breakdown never shows a group with no rows.
+    emptied = "client_id = $1 AND bucket >= $2 AND bucket <= $3 AND row_count = 0"
     delete_empty_groups = (
-        f"DELETE FROM {rollup} WHERE client_id = $1 AND bucket >= $2 AND bucket <= $3 "
-        "AND row_count = 0"
+        f"WITH minutes AS (DELETE FROM {rollup} WHERE {emptied}) "
+        f"DELETE FROM {hours} WHERE {emptied}"
     )
     rebuild_rollup = f"""
 INSERT INTO {rollup} AS rollup ({rollup_columns})
@@ -289,10 +308,26 @@ FROM {raw} AS raw
 WHERE raw.client_id = $1 AND raw.{time} >= $2{moment_cast} AND raw.{time} < $3{moment_cast}
 GROUP BY {", ".join(str(position) for position in range(1, 3 + len(dimensions)))}
 ON CONFLICT ({group_key}) DO UPDATE SET row_count = EXCLUDED.row_count
-    {"".join(f", {quote(SUM_PREFIX + n)} = EXCLUDED.{quote(SUM_PREFIX + n)}" for n in sums)}
+    {replaced_sums}
+"""
+    # $2 and $3: the rebuilt minutes' first bucket and the end of their last; every hour they
+    # touch is summed again whole.
+    rebuild_hour_rollup = f"""
+INSERT INTO {hours} AS rollup ({rollup_columns})
+SELECT client_id, {hour_of("bucket")}, {", ".join([*dimensions, "sum(row_count)"])}
+       {"".join(f", sum({quote(SUM_PREFIX + n)})" for n in sums)}
+FROM {rollup}
+WHERE client_id = $1 AND bucket >= {hour_of("$2::timestamptz")}
+    AND bucket < {hour_of("$3::timestamptz - INTERVAL '1 microsecond'")} + INTERVAL '1 hour'
+GROUP BY {", ".join(["1", "2", *dimensions])}
+ON CONFLICT ({group_key}) DO UPDATE SET row_count = EXCLUDED.row_count
+    {replaced_sums}
 """
     return Statements(
-        _compact(write_and_fold), _compact(delete_empty_groups), _compact(rebuild_rollup)
+        _compact(write_and_fold),
+        _compact(delete_empty_groups),
+        _compact(rebuild_rollup),
+        _compact(rebuild_hour_rollup),
     )
 
 

@@ -50,6 +50,7 @@ from services.errors import InvalidArgument
 DEFAULT_ROW_LIMIT = 100_000
 
 ROLLUP_SUFFIX = "__minute"
+HOUR_ROLLUP_SUFFIX = "__hour"
 ROLLUP_TIME_COLUMN = "bucket"
 ROLLUP_ROW_COUNT_COLUMN = "row_count"
 ROLLUP_SUM_PREFIX = "sum__"
@@ -61,6 +62,13 @@ ROLLUP_SUM_PREFIX = "sum__"
 # orders, 240 ms; by lookup 40-60 ms). A lookup costs a few microseconds a row, so a year-long
 # read by lookup would cost more than the hash.
 LOOKUP_JOIN_MAX_SPAN = datetime.timedelta(hours=36)
+# Ranges longer than this group their rows by joining the range's bucket starts (a series) rather
+# than by the bucket expression alone. The planner cannot tell how many distinct values an
+# expression of a timestamp makes, so it assumes one per row: a year of orders per day looked
+# like 1.3M groups, for which aggregating in parallel workers seemed pointless, and it sorted
+# every row in one process (700-1000 ms). Grouped by the series' column it expects a few hundred
+# groups and aggregates in the workers first (360 ms). Short ranges read few rows either way.
+BUCKET_SERIES_MIN_SPAN = LOOKUP_JOIN_MAX_SPAN
 
 
 class Kind(enum.Enum):
@@ -181,6 +189,8 @@ class Statement:
     sql: str
     params: tuple[object, ...]
     used_rollups: bool
+    # "hour" or "minute": which rollup answers (None: the raw rows).
+    rollup_level: str | None
     # Why the raw rows are read; None when the rollups answer.
     rollup_refusal: str | None
     bucketed: bool
@@ -264,6 +274,12 @@ def _measure_refusal(measure: q.Measure, model: ObjectModel) -> str | None:
     function = measure.function
     if function is q.AggregateFunction.COUNT and measure.argument is None:
         return None  # the sum of row_count
+    if function is q.AggregateFunction.COUNT_DISTINCT and _is_date_time_field(
+        measure.argument, model
+    ):
+        # A date-placed row sits in its date's bucket (UTC midnight) in the rollups: the distinct
+        # dates of the rows are the distinct buckets of their rollup rows (days with snapshots).
+        return None
     if function not in (q.AggregateFunction.SUM, q.AggregateFunction.AVG):
         # COUNT(x) needs the non-null count of x, COUNT_DISTINCT the values themselves, MIN, MAX
         # and PERCENTILE the value distribution: none of it survives summing per minute.
@@ -281,6 +297,17 @@ def _measure_refusal(measure: q.Measure, model: ObjectModel) -> str | None:
         # field is never absent, which makes both exact.
         return f"field {argument.field!r} may be absent (not required)"
     return None
+
+
+def _is_date_time_field(argument: q.RowExpression | None, model: ObjectModel) -> bool:
+    time = model.field(model.time_field)
+    return (
+        isinstance(argument, q.FieldRef)
+        and not argument.path
+        and argument.field == model.time_field
+        and time is not None
+        and time.type is FieldType.DATE
+    )
 
 
 def _filter_on_dimensions(node: q.Filter, model: ObjectModel) -> bool:
@@ -426,7 +453,11 @@ class _Builder:
             raise self._invalid(
                 "time_field", f"{time_field!r} is not a timestamp or date field of {model.code}"
             )
-        apart = [m for m in query.measures if _counts_distinct_apart(query, m)]
+        whole = rollup_refusal(query, model, time_field, self._time_zone, allow_rollups)
+        # A query the rollups answer whole (distinct dates included) needs nothing apart.
+        apart = [] if whole is None else [
+            m for m in query.measures if _counts_distinct_apart(query, m)
+        ]
         # Distinct counts counted apart read the raw rows in their own subquery whatever the
         # rest of the statement reads, so only the other measures decide about the rollup.
         rest = dataclasses.replace(
@@ -437,14 +468,22 @@ class _Builder:
         self._lookup_joins = span <= LOOKUP_JOIN_MAX_SPAN
         rollup = refusal is None
         scope = _Scope((), model, "t", None)
-        table = table_name(model, ROLLUP_SUFFIX if rollup else "")
+        hourly = rollup and self._whole_hours(query)
+        suffix = (HOUR_ROLLUP_SUFFIX if hourly else ROLLUP_SUFFIX) if rollup else ""
+        table = table_name(model, suffix)
         time_column = f"t.{quote_identifier(ROLLUP_TIME_COLUMN if rollup else time_field)}"
         time_kind = Kind.TIMESTAMP if rollup else KIND_OF_FIELD[time_spec.type]
 
         columns: list[str] = []
+        bucket_joins: list[str] = []
         if query.bucket is not None:
             moment = self._as_timestamptz(_Sql(time_column, time_kind))
-            columns.append(f"{self._bucket(moment, query)} AS bucket_start")
+            bucket = self._bucket(moment, query)
+            if span > BUCKET_SERIES_MIN_SPAN:
+                series = self._bucket_series(query)
+                bucket_joins.append(f"JOIN {series} AS buckets(start) ON buckets.start = {bucket}")
+                bucket = "buckets.start"
+            columns.append(f"{bucket} AS bucket_start")
         for index, dimension in enumerate(query.group_by):
             ref = self._column(dimension.field, scope, f"group_by[{index}].field")
             columns.append(f"{ref.text} AS d{index}")
@@ -480,6 +519,7 @@ class _Builder:
                 "SELECT " + ",\n       ".join(columns),
                 f"FROM {table} AS t",
                 *scope.joins,
+                *bucket_joins,
                 "WHERE " + "\n  AND ".join(conditions),
                 *([f"GROUP BY {positions}"] if group_count else []),
             ]
@@ -500,6 +540,7 @@ class _Builder:
             sql=sql,
             params=tuple(self._params.values),
             used_rollups=rollup,
+            rollup_level=("hour" if hourly else "minute") if rollup else None,
             rollup_refusal=refusal,
             bucketed=query.bucket is not None,
             dimension_names=tuple(d.name for d in query.group_by),
@@ -562,6 +603,45 @@ class _Builder:
         # back, so days, weeks (ISO: starting Monday) and months follow the request's calendar.
         tz = self._params.time_zone(self._time_zone)
         return f"date_trunc('{_CALENDAR_BUCKETS[query.bucket]}', {moment}, {tz})"
+
+    def _whole_hours(self, query: q.AggregateQuery) -> bool:
+        """Whether the range and every bucket boundary in it fall on whole UTC hours, so the
+        hour rollup holds exactly the rows of each bucket. Zones offset by whole hours make day,
+        week and month boundaries whole hours (checked at every local midnight of the range,
+        since a DST change may alter the offset); minute buckets never are."""
+        start, end = query.time_range.start, query.time_range.end
+        if any(moment.astimezone(datetime.UTC).minute for moment in (start, end)):
+            return False
+        if query.bucket is None:
+            return True
+        if query.bucket is q.Period.MINUTE:
+            return False
+        first_day = start.astimezone(self._zone).date()
+        days = (end.astimezone(self._zone).date() - first_day).days
+        return all(
+            _whole_hour_offset(
+                datetime.datetime.combine(
+                    first_day + datetime.timedelta(days=day), datetime.time(), self._zone
+                )
+            )
+            for day in range(days + 1)
+        )
+
+    def _bucket_series(self, query: q.AggregateQuery) -> str:
+        """Every bucket start of the range, in the zone's calendar: from the bucket holding the
+        range's start up to the range's end (a bucket starting at the end holds no row)."""
+        assert query.bucket is not None
+        start = self._params.add(query.time_range.start, Kind.TIMESTAMP)
+        end = self._params.add(query.time_range.end, Kind.TIMESTAMP)
+        first = self._bucket(start, query)
+        if query.bucket in _FIXED_BUCKETS:
+            return f"generate_series({first}, {end}, interval '{_FIXED_BUCKETS[query.bucket]}')"
+        if query.bucket in _UTC_BINS and self._time_zone in _UTC_ZONES:
+            return f"generate_series({first}, {end}, interval '{_UTC_BINS[query.bucket]}')"
+        # Stepping in the zone's calendar keeps each start on a local midnight across DST.
+        tz = self._params.time_zone(self._time_zone)
+        step = f"interval '1 {_CALENDAR_BUCKETS[query.bucket]}'"
+        return f"generate_series({first}, {end}, {step}, {tz})"
 
     def _time_range(self, query: q.AggregateQuery, column: str, kind: Kind) -> list[str]:
         start, end = query.time_range.start, query.time_range.end
@@ -663,6 +743,9 @@ class _Builder:
         count = f"sum(t.{ROLLUP_ROW_COUNT_COLUMN}){condition}"
         if measure.function is q.AggregateFunction.COUNT:
             return f"coalesce({count}, 0)::bigint"
+        if measure.function is q.AggregateFunction.COUNT_DISTINCT:
+            # The distinct dates of a date-placed model (see _measure_refusal).
+            return f"count(DISTINCT t.{ROLLUP_TIME_COLUMN}){condition}"
         assert isinstance(measure.argument, q.FieldRef)
         total = f"sum(t.{quote_identifier(ROLLUP_SUM_PREFIX + measure.argument.field)}){condition}"
         if measure.function is q.AggregateFunction.SUM:
@@ -1015,6 +1098,11 @@ class _Builder:
         alias, model = left
         derived = derived_field_of(model, node.left.field, node.comparator, node.right.field)
         return None if derived is None else f"{alias}.{quote_identifier(derived.name)}"
+
+
+def _whole_hour_offset(moment: datetime.datetime) -> bool:
+    offset = moment.utcoffset()
+    return offset is not None and offset % datetime.timedelta(hours=1) == datetime.timedelta()
 
 
 def _counts_distinct_apart(query: q.AggregateQuery, measure: q.Measure) -> bool:

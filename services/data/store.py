@@ -35,6 +35,7 @@ from services.data import ingest_statement
 from services.data.batch_wire import PreparedBatch, prepare_rows
 from services.data.ingest_statement import OUTBOX_CHANNEL
 from services.data.tables import (
+    hour_rollup_table,
     raw_table,
     rollup_table,
     time_is_date,
@@ -281,6 +282,9 @@ async def bulk_load(
         await connection.execute(
             statements.rebuild_rollup, client_id, lower, upper, timeout=command_timeout
         )
+        await connection.execute(
+            statements.rebuild_hour_rollup, client_id, start, end, timeout=command_timeout
+        )
         await _record_change(
             connection, client_id, model, start, end, _as_instant(span.highest), span.count
         )
@@ -409,11 +413,12 @@ async def delete_client_rows(
             client_id,
             timeout=statement_seconds,
         )
-        await connection.execute(
-            f"DELETE FROM {rollup_table(model)} WHERE client_id = $1",
-            client_id,
-            timeout=statement_seconds,
-        )
+        for rollup in (rollup_table(model), hour_rollup_table(model)):
+            await connection.execute(
+                f"DELETE FROM {rollup} WHERE client_id = $1",
+                client_id,
+                timeout=statement_seconds,
+            )
         # NULL keeps the watermark: deleting rows does not make data newer.
         await connection.fetchrow(_BUMP_VERSION, client_id, model.code, None)
     return int(status.split()[-1])

@@ -10,7 +10,7 @@ import datetime
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 
 import asyncpg
@@ -96,28 +96,46 @@ def _bucket(moment: datetime.date) -> datetime.datetime:
     return datetime.datetime.combine(moment, datetime.time(), UTC)
 
 
+def _hour(moment: datetime.date) -> datetime.datetime:
+    return _bucket(moment).replace(minute=0)
+
+
 async def assert_rollup_matches_raw(pool: asyncpg.Pool, model: ObjectModel, client: str) -> int:
-    """Groups the raw rows in Python and compares with the rollup table; returns the group count."""
-    dimensions = [field.name for field in tables.rollup_dimensions(model)]
-    sums = [field.name for field in tables.rollup_sums(model)]
+    """Groups the raw rows in Python per minute and per hour and compares with the minute and
+    hour rollup tables (no group left empty); returns the minute group count."""
     raw = await pool.fetch(
         f"SELECT * FROM {tables.raw_table(model)} WHERE client_id = $1", client)
+    minutes = await _assert_rollup_equals(
+        pool, model, client, raw, _bucket, tables.rollup_table(model))
+    await _assert_rollup_equals(pool, model, client, raw, _hour, tables.hour_rollup_table(model))
+    return minutes
+
+
+async def _assert_rollup_equals(
+    pool: asyncpg.Pool,
+    model: ObjectModel,
+    client: str,
+    raw: list[asyncpg.Record],
+    bucket_of: Callable[[datetime.date], datetime.datetime],
+    rollup: str,
+) -> int:
+    dimensions = [field.name for field in tables.rollup_dimensions(model)]
+    sums = [field.name for field in tables.rollup_sums(model)]
     expected: dict[tuple[object, ...], list[object]] = defaultdict(
         lambda: [0] + [Decimal(0)] * len(sums))
     for row in raw:
-        group = expected[(_bucket(row[model.time_field]), *(row[d] for d in dimensions))]
+        group = expected[(bucket_of(row[model.time_field]), *(row[d] for d in dimensions))]
         group[0] = int(group[0]) + 1  # type: ignore[call-overload]
         for index, name in enumerate(sums, start=1):
             group[index] = Decimal(group[index]) + Decimal(row[name] or 0)  # type: ignore[arg-type]
-    stored = await pool.fetch(
-        f"SELECT * FROM {tables.rollup_table(model)} WHERE client_id = $1", client)
+    stored = await pool.fetch(f"SELECT * FROM {rollup} WHERE client_id = $1", client)
     actual = {
         (row["bucket"], *(row[d] for d in dimensions)):
             [row["row_count"], *(row[tables.SUM_PREFIX + name] for name in sums)]
         for row in stored
     }
-    assert len(actual) == len(stored), "a rollup group is stored twice"
-    assert actual == dict(expected)
+    assert len(actual) == len(stored), f"a group of {rollup} is stored twice"
+    assert actual == dict(expected), rollup
     return len(actual)
 
 

@@ -96,7 +96,7 @@ def test_no_value_from_the_request_reaches_the_sql_text(models: dict[str, Object
         assert literal not in statement.sql
     # The only quote characters are the catalog's identifiers and the interval/unit constants.
     for quoted in re.findall(r"'([^']*)'", statement.sql):
-        assert quoted in {"day", "1 minute", "1 hour"}
+        assert quoted in {"day", "1 minute", "1 hour", "1 day"}
     assert statement.params[0] == "client-'1"
     for value in [
         HOSTILE,
@@ -268,7 +268,7 @@ def test_a_totals_distinct_count_hashes_its_values_in_a_subquery_of_the_same_row
     )
     rolled = build(orders(count(), active), models)
     assert rolled.used_rollups, rolled.rollup_refusal
-    assert '"scor_data"."orders__minute" AS t' in rolled.sql
+    assert '"scor_data"."orders__hour" AS t' in rolled.sql
     assert 'SELECT t."customer_id" AS value FROM "scor_data"."orders" AS t' in rolled.sql
     assert not build(orders(count(), active), models, allow_rollups=False).used_rollups
     # A series or a grouped total keeps count(DISTINCT) in its one scan.
@@ -554,11 +554,49 @@ def test_rollup_decision(
     statement = build(query, models, **options)
     if refusal is None:
         assert statement.used_rollups, statement.rollup_refusal
-        assert "__minute" in statement.sql
+        assert f'__{statement.rollup_level}" AS t' in statement.sql
     else:
         assert not statement.used_rollups
         assert statement.rollup_refusal is not None and refusal in statement.rollup_refusal
-        assert "__minute" not in statement.sql
+        assert statement.rollup_level is None
+        assert "__minute" not in statement.sql and "__hour" not in statement.sql
+
+
+HOUR_CASES = [
+    ("total over whole hours", {}, {}, "hour"),
+    ("days in UTC", {"bucket": q.Period.DAY}, {}, "hour"),
+    ("hours in UTC", {"bucket": q.Period.HOUR}, {}, "hour"),
+    ("months in a zone with DST", {"bucket": q.Period.MONTH}, {"time_zone": "Europe/Berlin"},
+     "hour"),
+    ("minutes", {"bucket": q.Period.MINUTE}, {}, "minute"),
+    ("days in a zone offset by half an hour", {"bucket": q.Period.DAY},
+     {"time_zone": "Asia/Kolkata"}, "minute"),
+    # Summer time at +11 until 7 April 2024, then standard time at +10:30.
+    ("days in summer time at whole hours", {"bucket": q.Period.DAY},
+     {"time_zone": "Australia/Lord_Howe"}, "hour"),
+    ("days reaching into standard time at half hours",
+     {"bucket": q.Period.DAY, "time_range": q.TimeRange(START, END + datetime.timedelta(days=7))},
+     {"time_zone": "Australia/Lord_Howe"}, "minute"),
+    ("a range starting mid-hour",
+     {"time_range": q.TimeRange(START + datetime.timedelta(minutes=30), END)}, {}, "minute"),
+    ("a range ending mid-hour",
+     {"time_range": q.TimeRange(START, END - datetime.timedelta(minutes=1))}, {}, "minute"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "changes", "options", "level"), HOUR_CASES, ids=[c[0] for c in HOUR_CASES]
+)
+def test_whole_hour_reads_use_the_hour_rollup(
+    models: dict[str, ObjectModel],
+    case: str,
+    changes: dict[str, object],
+    options: dict[str, object],
+    level: str,
+) -> None:
+    statement = build(orders(**changes), models, **options)
+    assert statement.rollup_level == level
+    assert f'"scor_data"."orders__{level}" AS t' in statement.sql
 
 
 def test_avg_of_a_nullable_numeric_field_never_uses_rollups() -> None:
