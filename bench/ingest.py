@@ -55,6 +55,7 @@ from analytics_engine.credentials import (  # noqa: E402
 from services.catalog.catalog_files import load_catalog_files  # noqa: E402
 from services.catalog.domain import ObjectModel  # noqa: E402
 from services.data import store, tables  # noqa: E402
+from services.data.carried_copies import carrying  # noqa: E402
 from services.data.column_batches import columns_message  # noqa: E402
 from services.data.ingest import validate_rows  # noqa: E402
 from services.data.ingest_servicer import IngestServicer  # noqa: E402
@@ -65,6 +66,9 @@ from services.security.keys import KeyFiles  # noqa: E402
 UTC = datetime.UTC
 CHANNELS = ("web", "edi", "sales_rep", "marketplace")
 STATUSES = ("open", "allocated", "shipped", "delivered", "cancelled")
+# The whole catalog: writing orders keeps the copies order lines hold of them (carried fields),
+# as the data service does.
+MODELS = {model.code: model for model in load_catalog_files().object_models}
 
 
 def order_rows(first: int, count: int, rng: random.Random, start: datetime.datetime,
@@ -97,7 +101,7 @@ def typed_orders(count: int, seed: int) -> Iterator[tuple[object, ...]]:
 async def time_batch(pool: asyncpg.Pool, client: str, model: ObjectModel,
                      batch: list[dict[str, object]]) -> float:
     began = time.perf_counter()
-    await store.ingest_rows(pool, client, model, batch)
+    await store.ingest_rows(pool, client, model, batch, carrying=carrying(model, MODELS))
     return len(batch) / (time.perf_counter() - began)
 
 
@@ -142,7 +146,7 @@ async def bench_writers(pool: asyncpg.Pool, model: ObjectModel, writers: int, ba
 
     async def writer(client: str, own: list[list[dict[str, object]]]) -> None:
         for batch in own:
-            await store.ingest_rows(pool, client, model, batch)
+            await store.ingest_rows(pool, client, model, batch, carrying=carrying(model, MODELS))
 
     began = time.perf_counter()
     await asyncio.gather(*(writer(f"bench-{uuid.uuid4().hex[:8]}", own) for own in batches))
@@ -230,7 +234,7 @@ async def ingest_service(url: str, model: ObjectModel
                         ) -> ServiceWiring:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
             resources.push_async_callback(pool.close)
-            servicer = IngestServicer(pool, {model.code: model})
+            servicer = IngestServicer(pool, MODELS)
             return ServiceWiring(
                 registrations=[lambda server: data_pb2_grpc.add_DataServiceServicer_to_server(
                     servicer, server)],
@@ -256,7 +260,8 @@ async def bench_bulk(pool: asyncpg.Pool, model: ObjectModel, rows: int) -> None:
     columns = ("order_id", "customer_id", "channel", "region", "status", "order_value",
                "created_at", "promised_at", "delivered_in_full")
     began = time.perf_counter()
-    loaded = await store.bulk_load(pool, client, model, typed_orders(rows, seed=3), columns)
+    loaded = await store.bulk_load(pool, client, model, typed_orders(rows, seed=3), columns,
+                                   carrying=carrying(model, MODELS))
     elapsed = time.perf_counter() - began
     groups = await pool.fetchval(
         f"SELECT count(*) FROM {tables.rollup_table(model)} WHERE client_id = $1", client)
@@ -275,8 +280,7 @@ async def main() -> int:
     parser.add_argument("--rpc-only", action="store_true",
                         help="only the IngestRows and StreamIngestRows cases")
     arguments = parser.parse_args()
-    model = load_catalog_files().object_model("ORDER")
-    assert model is not None
+    model = MODELS["ORDER"]
     async with database() as url, asyncpg.create_pool(url, min_size=1, max_size=8) as pool:
         # A live stream (rows 10 ms apart: a minute holds many rows per rollup group), then a
         # sparse backfill (rows 3 s apart: nearly every row is a rollup group of its own).

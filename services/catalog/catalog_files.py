@@ -20,7 +20,8 @@ from services.calculation.formula.errors import FormulaError
 from services.calculation.formula.row_access import rule_problems
 from services.calculation.formula.validation import CheckedFormula, check_formula
 from services.catalog import sample_series
-from services.catalog.derived_fields import read_derived_fields
+from services.catalog.carried_fields import resolve_carried_fields
+from services.catalog.derived_fields import read_derived_durations, read_derived_fields
 from services.catalog.domain import (
     Cardinality,
     Catalog,
@@ -93,6 +94,11 @@ class _CatalogReader:
         raw_samples: dict[str, tuple[list[object], str]] = {}
         for file_name in root.texts("object_model_files"):
             self._object_model_file(file_name, chains, models, raw_samples)
+        all_models = {code: entry[0] for code, entry in models.items()}
+        for code, (model, owner, file_name) in list(models.items()):
+            model = resolve_carried_fields(model, all_models, self.problems,
+                                           f"{file_name}: object model {code}")
+            models[code] = (model, owner, file_name)
         all_models = {code: entry[0] for code, entry in models.items()}
         for code, (model, _, file_name) in models.items():
             self._check_relationships(model, all_models, f"{file_name}: object model {code}")
@@ -192,7 +198,8 @@ class _CatalogReader:
             where = f"{file_name}: object model {label(raw, 'code', str(index))}"
             item = Item(raw, where, self.problems,
                          ("code", "name", "description", "schema", "table", "time_field",
-                          "fields", "derived_fields", "relationships", "samples"))
+                          "fields", "derived_fields", "derived_durations", "relationships",
+                          "samples"))
             model = self._object_model(item, owner)
             if model.code in models:
                 self.problems.add(item.where, f"duplicate object model code (also in "
@@ -231,8 +238,10 @@ class _CatalogReader:
         )
         derived = read_derived_fields(item.items("derived_fields"), item.where, self.problems,
                                       fields)
+        durations = read_derived_durations(item.items("derived_durations"), item.where,
+                                           self.problems, fields, derived)
         return ObjectModel(code, item.text("name"), item.text("description"), schema, table,
-                           time_field, fields, relationships, (owner,), derived)
+                           time_field, fields, relationships, (owner,), derived, durations)
 
     def _field(self, raw: object, where: str) -> Field:
         item = Item(raw, where, self.problems,
@@ -264,7 +273,7 @@ class _CatalogReader:
     def _relationship(self, raw: object, where: str) -> Relationship:
         item = Item(raw, where, self.problems, ("name", "target", "cardinality", "source_field",
                                                  "target_field", "description",
-                                                 "target_time_window"))
+                                                 "target_time_window", "carried_fields"))
         name = item.text("name")
         if name and not IDENTIFIER.match(name):
             self.problems.add(where, f"relationship name {name!r} must be lower_snake_case")
@@ -275,9 +284,14 @@ class _CatalogReader:
                                        f"{where}: target_time_window")
             if cardinality is not Cardinality.MANY_TO_ONE:
                 self.problems.add(where, "target_time_window is for many_to_one relationships")
+        # Names only until every model is read (resolve_carried_fields copies their specs).
+        carried = tuple(Field(str(name), FieldType.STRING, "")
+                        for name in item.texts("carried_fields"))
+        if carried and cardinality is not Cardinality.MANY_TO_ONE:
+            self.problems.add(where, "carried_fields are for many_to_one relationships")
         return Relationship(name, item.code("target"), cardinality or Cardinality.MANY_TO_ONE,
                             item.text("source_field"), item.text("target_field"),
-                            item.text("description"), window)
+                            item.text("description"), window, carried)
 
     def _time_window(self, raw: object, where: str) -> TimeWindow | None:
         """`{days_before: N, days_after: M}`, whole days from 0 to 3660."""
@@ -299,7 +313,11 @@ class _CatalogReader:
             if rel.name in seen:
                 self.problems.add(at, "duplicate relationship name")
             seen.add(rel.name)
-            if model.field(rel.name) is not None or model.derived_field(rel.name) is not None:
+            if (
+                model.field(rel.name) is not None
+                or model.derived_field(rel.name) is not None
+                or any(d.name == rel.name for d in model.derived_durations)
+            ):
                 self.problems.add(at, "has the same name as a field")
             source = model.field(rel.source_field)
             if source is None:

@@ -1,4 +1,4 @@
-"""Reading an object model's derived fields from the catalog files.
+"""Reading an object model's derived fields and derived durations from the catalog files.
 
 A derived field is written `{name, description, expression: "left_field <op> right_field"}`. Its
 value is stored next to each row and computed by the database, so the comparison must give the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from services.catalog.domain import Comparator, DerivedField, Field
+from services.catalog.domain import Comparator, DerivedDuration, DerivedField, Field
 from services.catalog.file_items import IDENTIFIER, Item, Problems
 
 # Operators longest first, so "<=" is not read as "<" followed by "=".
@@ -76,3 +76,45 @@ def _derived_field(item: Item, fields: dict[str, Field]) -> DerivedField | None:
                                       "both dates")
         return None
     return DerivedField(name, description, left.name, Comparator(match["op"]), right.name)
+
+
+def read_derived_durations(
+    raws: Iterable[object],
+    where: str,
+    problems: Problems,
+    fields: tuple[Field, ...],
+    derived: tuple[DerivedField, ...],
+) -> tuple[DerivedDuration, ...]:
+    """The derived durations of one object model, written `{name, description, start, end}`:
+    the seconds from field `start` to field `end` of a row, both timestamps or both dates (a
+    date and a timestamp would meet on the session's time zone, which a stored value cannot)."""
+    durations: list[DerivedDuration] = []
+    taken = {field.name for field in fields} | {d.name for d in derived}
+    by_name = {field.name: field for field in fields}
+    for index, raw in enumerate(raws):
+        item = Item(raw, f"{where}: derived duration {index}", problems,
+                    ("name", "description", "start", "end"))
+        name, start, end = item.text("name"), item.text("start"), item.text("end")
+        if not name or not start or not end:
+            continue
+        if not IDENTIFIER.match(name) or name in _RESERVED or "__" in name:
+            problems.add(item.where, f"name {name!r} must be lower_snake_case, without '__', "
+                                     "and not a column the platform adds")
+            continue
+        if name in taken:
+            problems.add(item.where, f"name {name!r} is already a field or derived field")
+            continue
+        specs = (by_name.get(start), by_name.get(end))
+        for side, spec in zip((start, end), specs, strict=True):
+            if spec is None:
+                problems.add(item.where, f"{side!r} is not a field")
+        first, last = specs
+        if first is None or last is None:
+            continue
+        if first.name == last.name or first.type is not last.type or not first.type.is_temporal:
+            problems.add(item.where, f"start {first.name} ({first.type}) and end {last.name} "
+                                     f"({last.type}) must be two timestamps or two dates")
+            continue
+        taken.add(name)
+        durations.append(DerivedDuration(name, item.text("description"), start, end))
+    return tuple(durations)

@@ -142,6 +142,24 @@ class DerivedField:
 
 
 @dataclasses.dataclass(frozen=True)
+class DerivedDuration:
+    """The seconds from one time field of a row to another, e.g. `fulfillment_seconds := seconds
+    from created_at to delivered_at`. Clients never send it; storage keeps it next to the row
+    (absent when either field is, as the duration itself is), and the rollups keep its sum and
+    how many rows had it, so the average or total of that duration (`avg(duration_days(created_at,
+    delivered_at))`) is answered from sums per minute or hour instead of every row."""
+
+    name: str
+    description: str
+    start_field: str
+    end_field: str
+
+    @property
+    def expression(self) -> str:
+        return f"seconds({self.start_field}, {self.end_field})"
+
+
+@dataclasses.dataclass(frozen=True)
 class Relationship:
     name: str
     target_object_model_code: str
@@ -152,6 +170,18 @@ class Relationship:
     # Where the related row usually sits in time, seen from this row: a search hint for reads of
     # recent rows (see TimeWindow); None when there is no usual place (e.g. master data).
     target_time_window: TimeWindow | None = None
+    # Fields of the related row (many-to-one only) that each row keeps a copy of, kept current
+    # by ingest on both sides, so filters and breakdowns on them need no join and, for the
+    # rollups' kinds of fields, are answered from sums (see carried_column).
+    carried_fields: tuple[Field, ...] = ()
+
+    def carried(self, field_name: str) -> Field | None:
+        return next((field for field in self.carried_fields if field.name == field_name), None)
+
+
+def carried_column(relationship: Relationship, field: Field) -> str:
+    """The column holding a row's copy of its related row's field, e.g. `order__status`."""
+    return f"{relationship.name}__{field.name}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +208,8 @@ class ObjectModel:
     value_chain_codes: tuple[str, ...]
     # Booleans derived from the fields above; not among `fields`, which are what clients send.
     derived_fields: tuple[DerivedField, ...] = ()
+    # Durations between two time fields of a row, stored in seconds (see DerivedDuration).
+    derived_durations: tuple[DerivedDuration, ...] = ()
 
     def field(self, name: str) -> Field | None:
         return next((field for field in self.fields if field.name == name), None)
@@ -191,6 +223,17 @@ class ObjectModel:
         """The derived field that holds `left_field comparator right_field`, if one does."""
         return next(
             (d for d in self.derived_fields if d.defines(left_field, comparator, right_field)),
+            None,
+        )
+
+    def derived_duration_for(self, start_field: str, end_field: str) -> DerivedDuration | None:
+        """The derived duration from `start_field` to `end_field`, if one is declared."""
+        return next(
+            (
+                d
+                for d in self.derived_durations
+                if (d.start_field, d.end_field) == (start_field, end_field)
+            ),
             None,
         )
 

@@ -69,6 +69,18 @@ def direction(value: domain.Direction) -> types_pb2.Direction.ValueType:
     return _DIRECTIONS[value]
 
 
+def _field(field: domain.Field) -> catalog_pb2.Field:
+    return catalog_pb2.Field(
+        name=field.name,
+        type=_FIELD_TYPES[field.type],
+        description=field.description,
+        required=field.required,
+        key=field.key,
+        allowed_values=field.allowed_values,
+        unit=field.unit,
+    )
+
+
 def object_model(model: domain.ObjectModel) -> catalog_pb2.ObjectModel:
     return catalog_pb2.ObjectModel(
         code=model.code,
@@ -77,18 +89,7 @@ def object_model(model: domain.ObjectModel) -> catalog_pb2.ObjectModel:
         schema_name=model.schema_name,
         table_name=model.table_name,
         time_field=model.time_field,
-        fields=[
-            catalog_pb2.Field(
-                name=f.name,
-                type=_FIELD_TYPES[f.type],
-                description=f.description,
-                required=f.required,
-                key=f.key,
-                allowed_values=f.allowed_values,
-                unit=f.unit,
-            )
-            for f in model.fields
-        ],
+        fields=[_field(f) for f in model.fields],
         relationships=[
             catalog_pb2.Relationship(
                 name=r.name,
@@ -98,6 +99,7 @@ def object_model(model: domain.ObjectModel) -> catalog_pb2.ObjectModel:
                 target_field=r.target_field,
                 description=r.description,
                 target_time_window=_time_window(r.target_time_window),
+                carried_fields=[_field(f) for f in r.carried_fields],
             )
             for r in model.relationships
         ],
@@ -112,6 +114,16 @@ def object_model(model: domain.ObjectModel) -> catalog_pb2.ObjectModel:
                 right_field=d.right_field,
             )
             for d in model.derived_fields
+        ],
+        derived_durations=[
+            catalog_pb2.DerivedDuration(
+                name=d.name,
+                description=d.description,
+                expression=d.expression,
+                start_field=d.start_field,
+                end_field=d.end_field,
+            )
+            for d in model.derived_durations
         ],
     )
 
@@ -217,6 +229,18 @@ _CARDINALITIES_BACK = _inverse(_CARDINALITIES)
 _DIRECTIONS_BACK = _inverse(_DIRECTIONS)
 
 
+def _field_from_proto(message: catalog_pb2.Field) -> domain.Field:
+    return domain.Field(
+        name=message.name,
+        type=_FIELD_TYPES_BACK[message.type],
+        description=message.description,
+        required=message.required,
+        key=message.key,
+        allowed_values=tuple(message.allowed_values),
+        unit=message.unit,
+    )
+
+
 def object_model_from_proto(message: catalog_pb2.ObjectModel) -> domain.ObjectModel:
     return domain.ObjectModel(
         code=message.code,
@@ -225,18 +249,7 @@ def object_model_from_proto(message: catalog_pb2.ObjectModel) -> domain.ObjectMo
         schema_name=message.schema_name,
         table_name=message.table_name,
         time_field=message.time_field,
-        fields=tuple(
-            domain.Field(
-                name=f.name,
-                type=_FIELD_TYPES_BACK[f.type],
-                description=f.description,
-                required=f.required,
-                key=f.key,
-                allowed_values=tuple(f.allowed_values),
-                unit=f.unit,
-            )
-            for f in message.fields
-        ),
+        fields=tuple(_field_from_proto(f) for f in message.fields),
         relationships=tuple(
             domain.Relationship(
                 name=r.name,
@@ -252,6 +265,7 @@ def object_model_from_proto(message: catalog_pb2.ObjectModel) -> domain.ObjectMo
                     if r.HasField("target_time_window")
                     else None
                 ),
+                carried_fields=tuple(_field_from_proto(f) for f in r.carried_fields),
             )
             for r in message.relationships
         ),
@@ -265,6 +279,15 @@ def object_model_from_proto(message: catalog_pb2.ObjectModel) -> domain.ObjectMo
                 right_field=d.right_field,
             )
             for d in message.derived_fields
+        ),
+        derived_durations=tuple(
+            domain.DerivedDuration(
+                name=d.name,
+                description=d.description,
+                start_field=d.start_field,
+                end_field=d.end_field,
+            )
+            for d in message.derived_durations
         ),
     )
 

@@ -21,6 +21,7 @@ from services.catalog.domain import (
     Catalog,
     CatalogVersion,
     Comparator,
+    DerivedDuration,
     DerivedField,
     Direction,
     Field,
@@ -105,13 +106,15 @@ async def _insert(connection: _Connection, catalog: Catalog) -> None:
     )
     await connection.executemany(
         "INSERT INTO catalog.object_models (code, name, description, schema_name, table_name, "
-        "time_field, fields, relationships, value_chain_codes, derived_fields) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10::jsonb)",
+        "time_field, fields, relationships, value_chain_codes, derived_fields, "
+        "derived_durations) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10::jsonb, $11::jsonb)",
         [(m.code, m.name, m.description, m.schema_name, m.table_name, m.time_field,
           json.dumps([_field_json(f) for f in m.fields]),
           json.dumps([_relationship_json(r) for r in m.relationships]),
           list(m.value_chain_codes),
-          json.dumps([_derived_field_json(d) for d in m.derived_fields]))
+          json.dumps([_derived_field_json(d) for d in m.derived_fields]),
+          json.dumps([dataclasses.asdict(d) for d in m.derived_durations]))
          for m in catalog.object_models],
     )
     await connection.executemany(
@@ -163,7 +166,8 @@ def _relationship_json(rel: Relationship) -> dict[str, Any]:
             "cardinality": rel.cardinality.value, "source_field": rel.source_field,
             "target_field": rel.target_field, "description": rel.description,
             "target_time_window": None if window is None else [window.days_before,
-                                                               window.days_after]}
+                                                               window.days_after],
+            "carried_fields": [_field_json(f) for f in rel.carried_fields]}
 
 
 # -- versions -----------------------------------------------------------------------------
@@ -244,7 +248,7 @@ def _module(row: asyncpg.Record) -> Module:
 
 _OBJECT_MODELS = """
 SELECT code, name, description, schema_name, table_name, time_field, fields::text,
-       relationships::text, value_chain_codes, derived_fields::text
+       relationships::text, value_chain_codes, derived_fields::text, derived_durations::text
 FROM catalog.object_models
 WHERE ($1 = '' OR code = upper($1)) AND ($2 = '' OR upper($2) = ANY (value_chain_codes))
 ORDER BY code
@@ -267,18 +271,21 @@ async def get_object_model(db: Database, code: str) -> ObjectModel | None:
     return None if row is None else _object_model(row)
 
 
+def _field(f: dict[str, Any]) -> Field:
+    return Field(f["name"], FieldType(f["type"]), f["description"], f["required"], f["key"],
+                 tuple(f["allowed_values"]), f["unit"])
+
+
 def _object_model(row: asyncpg.Record) -> ObjectModel:
-    fields = tuple(
-        Field(f["name"], FieldType(f["type"]), f["description"], f["required"], f["key"],
-              tuple(f["allowed_values"]), f["unit"])
-        for f in json.loads(row["fields"])
-    )
+    fields = tuple(_field(f) for f in json.loads(row["fields"]))
     relationships = tuple(
         Relationship(r["name"], r["target"], Cardinality(r["cardinality"]), r["source_field"],
                      r["target_field"], r["description"],
                      # Absent from relationships stored before windows existed.
                      None if r.get("target_time_window") is None
-                     else TimeWindow(*r["target_time_window"]))
+                     else TimeWindow(*r["target_time_window"]),
+                     # Absent from relationships stored before carried fields existed.
+                     tuple(_field(f) for f in r.get("carried_fields", ())))
         for r in json.loads(row["relationships"])
     )
     derived = tuple(
@@ -286,9 +293,10 @@ def _object_model(row: asyncpg.Record) -> ObjectModel:
                      d["right_field"])
         for d in json.loads(row["derived_fields"])
     )
+    durations = tuple(DerivedDuration(**d) for d in json.loads(row["derived_durations"]))
     return ObjectModel(row["code"], row["name"], row["description"], row["schema_name"],
                        row["table_name"], row["time_field"], fields, relationships,
-                       tuple(row["value_chain_codes"]), derived)
+                       tuple(row["value_chain_codes"]), derived, durations)
 
 
 # -- KPIs ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from google.protobuf import timestamp_pb2
 
 from services.catalog.domain import ObjectModel
 from services.data import batch_wire, store
+from services.data.carried_copies import Carrying, carrying
 from services.data.column_batches import sent_columns
 from services.data.ingest_columns import validate_columns
 from services.data.struct_rows import rows_from_structs
@@ -62,7 +63,8 @@ class IngestServicer(data_pb2_grpc.DataServiceServicer):
             return data_pb2.IngestRowsResponse()
         result = await store.commit_batch(self._db, client_id, model, batch,
                                           request.idempotency_key,
-                                          source_system=request.source_system)
+                                          source_system=request.source_system,
+                                          carrying=self._carrying(model))
         return data_pb2.IngestRowsResponse(
             ingest_id=result.ingest_id,
             accepted_row_count=result.accepted_row_count,
@@ -103,7 +105,8 @@ class IngestServicer(data_pb2_grpc.DataServiceServicer):
                 turn = store.BatchTurn(turn)
                 commit = store.commit_batch(self._db, client_id, model, batch,
                                             request.idempotency_key,
-                                            source_system=request.source_system, turn=turn)
+                                            source_system=request.source_system, turn=turn,
+                                            carrying=self._carrying(model))
                 in_flight.append((index, request, asyncio.create_task(commit)))
                 index += 1
             await _settle(in_flight, reply, until=0)
@@ -114,6 +117,9 @@ class IngestServicer(data_pb2_grpc.DataServiceServicer):
                 task.cancel()
             await asyncio.gather(*(task for _, _, task in in_flight), return_exceptions=True)
         return reply
+
+    def _carrying(self, model: ObjectModel) -> Carrying:
+        return carrying(model, self._models)
 
     def _model(self, code: str) -> ObjectModel:
         if not code.strip():

@@ -9,17 +9,22 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import (
-    Callable,
     Iterable,
 )
 
-from services.catalog.domain import ObjectModel
+from services.catalog.domain import ObjectModel, carried_column
+from services.data import rollup_fold
 from services.data.batch_wire import wire_columns
+from services.data.carried_copies import NO_CARRYING, Carrying
 from services.data.tables import (
+    COUNT_PREFIX,
     SQL_TYPES,
     SUM_PREFIX,
     bucket_sql,
+    carried_fields,
     derived_value,
+    duration_fields,
+    duration_value,
     hour_of,
     hour_rollup_table,
     natural_key,
@@ -69,14 +74,21 @@ def _bookkeeping_parameters(first: int) -> _BookkeepingParameters:
 
 
 @functools.lru_cache(maxsize=256)
-def statements(model: ObjectModel) -> Statements:
+def statements(model: ObjectModel, carrying: Carrying = NO_CARRYING) -> Statements:
+    """The statements of `model`; `carrying` says which related models it copies fields from and
+    which of its fields other models copy (see carried_copies)."""
+    carried_out = carrying.carried_out
     columns = [field.name for field in model.fields]
     key = natural_key(model)
-    changeable = [name for name in columns if name not in key]
-    dimension_names = [field.name for field in rollup_dimensions(model)]
-    derived_names = [derived.name for derived in model.derived_fields]
-    dimensions = [quote(name) for name in dimension_names]
-    sums = [field.name for field in rollup_sums(model)]
+    # Copies of related rows' fields: looked up for every row written (see _lookups).
+    carried = [field.name for field in carried_fields(model)]
+    written = columns + carried
+    changeable = [name for name in written if name not in key]
+    dimensions = [quote(field.name) for field in rollup_dimensions(model)]
+    durations = [duration.name for duration in model.derived_durations]
+    # Values the table computes itself (generated columns), read back for the rollup delta.
+    derived_names = [derived.name for derived in model.derived_fields] + durations
+    sums = [field.name for field in rollup_sums(model)] + durations
     raw, rollup, hours = raw_table(model), rollup_table(model), hour_rollup_table(model)
     is_date = time_is_date(model)
     time = quote(model.time_field)
@@ -89,23 +101,12 @@ def statements(model: ObjectModel) -> Statements:
     def stored_as(name: str) -> str:
         return quote("stored__" + name)
 
-    rollup_columns = ", ".join(
-        [
-            "client_id",
-            "bucket",
-            *dimensions,
-            "row_count",
-            *(quote(SUM_PREFIX + name) for name in sums),
-        ]
-    )
-    group_key = ", ".join(["client_id", "bucket", *dimensions])
-    added_sums = "".join(
-        f", {column} = rollup.{column} + EXCLUDED.{column}"
-        for column in (quote(SUM_PREFIX + n) for n in sums)
-    )
-    replaced_sums = "".join(
-        f", {quote(SUM_PREFIX + n)} = EXCLUDED.{quote(SUM_PREFIX + n)}" for n in sums
-    )
+    rollup_columns = rollup_fold.rollup_columns(model)
+    group_key = rollup_fold.group_key(model)
+    summed_columns = [quote(SUM_PREFIX + n) for n in sums] + [
+        quote(COUNT_PREFIX + n) for n in durations
+    ]
+    replaced_sums = "".join(f", {column} = EXCLUDED.{column}" for column in summed_columns)
     wire = wire_columns(model)
     # $1 client, $2 and $3 the batch's earliest and latest time values, then the columns, then
     # the batch's bookkeeping (_BookkeepingParameters).
@@ -115,21 +116,31 @@ def statements(model: ObjectModel) -> Statements:
         name: column.value.replace("{}", f"sent.{quote(name)}")
         for column, name in zip(wire, columns, strict=True)
     }
+    # The decoded fields, then what is derived from them (riding along for the rollup delta; the
+    # table computes its own), over the decoded values by name rather than decoding them again.
+    decoded_values = ", ".join(f"{value} AS {quote(name)}" for name, value in sent_values.items())
+
+    def decoded_column(name: str) -> str:
+        return f"decoded.{quote(name)}"
+
+    derived_values = "".join(
+        [
+            *(
+                f", {derived_value(derived, decoded_column)} AS {quote(derived.name)}"
+                for derived in model.derived_fields
+            ),
+            *(
+                f", {duration_value(model, d, decoded_column)} AS {quote(d.name)}"
+                for d in model.derived_durations
+            ),
+        ]
+    )
+    copies, lookups = _lookups(model, carrying.targets)
     incoming = (
-        "(SELECT "
-        + ", ".join(
-            [
-                *(f"{value} AS {quote(name)}" for name, value in sent_values.items()),
-                # Derived fields ride along for the rollup delta; the table computes its own.
-                *(
-                    f"{derived_value(derived, sent_values.__getitem__)} AS {quote(derived.name)}"
-                    for derived in model.derived_fields
-                ),
-            ]
-        )
-        + f" FROM unnest({decoded}) AS sent({listed(columns)})"
+        f"(SELECT decoded.*{derived_values}{copies} FROM (SELECT {decoded_values}"
+        f" FROM unnest({decoded}) AS sent({listed(columns)})) AS decoded{lookups}"
         # A batch applied before writes nothing (one-time filter: checked once, not per row).
-        + " WHERE NOT EXISTS (SELECT FROM earlier))"
+        " WHERE NOT EXISTS (SELECT FROM earlier))"
     )
     if changeable:
         changed = (
@@ -140,8 +151,8 @@ def statements(model: ObjectModel) -> Statements:
         # in one probe and the row is updated in place of being inserted.
         replace = f"""
 ), replaced AS (
-    INSERT INTO {raw} AS target (client_id, {listed(columns)})
-    SELECT $1, {listed(columns)} FROM matched WHERE changed
+    INSERT INTO {raw} AS target (client_id, {listed(written)})
+    SELECT $1, {listed(written)} FROM matched WHERE changed
     ON CONFLICT (client_id, {listed(key)}) DO UPDATE SET
         {", ".join(f"{quote(name)} = EXCLUDED.{quote(name)}" for name in changeable)}"""
     else:
@@ -153,16 +164,14 @@ def statements(model: ObjectModel) -> Statements:
     newest = "last_bucket" if is_date else "last_time"
     bucket_width = "INTERVAL '24 hours'" if is_date else "INTERVAL '1 minute'"
 
-    def delta_select(sign: str, name: Callable[[str], str], rows: str) -> str:
-        parts = [
-            f"{bucket_sql(model, 'matched')} AS bucket",
-            *(f"matched.{name(dimension)} AS {quote(dimension)}" for dimension in dimension_names),
-            f"{sign}1 AS row_count",
-            *(f"{sign}matched.{name(field)} AS {quote(SUM_PREFIX + field)}" for field in sums),
-        ]
-        return f"SELECT {', '.join(parts)} FROM matched WHERE {rows}"
-
-    stored_fields = [*rollup_dimensions(model), *rollup_sums(model)]
+    watched = sorted({name for out in carried_out for name in out.fields})
+    stored_fields = [
+        *rollup_dimensions(model),
+        *rollup_sums(model),
+        *duration_fields(model),
+        *(field for field in model.fields if field.name in watched),
+    ]
+    stored_fields = list({field.name: field for field in stored_fields}.values())
     no_stored_values = "".join(
         f", NULL::{SQL_TYPES[field.type]} AS {stored_as(field.name)}" for field in stored_fields
     )
@@ -172,6 +181,22 @@ def statements(model: ObjectModel) -> Statements:
     any_stored = (
         f"EXISTS (SELECT FROM {raw} AS any_stored WHERE any_stored.client_id = $1 "
         f"AND any_stored.{time} >= $2{moment_cast} AND any_stored.{time} <= $3{moment_cast})"
+    )
+
+    def now(name: str) -> str:
+        return f"matched.{quote(name)}"
+
+    def before(name: str) -> str:
+        return f"matched.{stored_as(name)}"
+
+    # For each model keeping copies of this one's fields: the keys of new rows (copies may be
+    # waiting for them) and of rows whose copied fields changed.
+    recarry = "".join(
+        f", array_agg(matched.{quote(out.key_field)}::text) FILTER (WHERE found IS NULL)"
+        f" AS new_keys_{index}, array_agg(matched.{quote(out.key_field)}::text) FILTER (WHERE"
+        f" changed AND ({listed(out.fields, 'matched')}) IS DISTINCT FROM"
+        f" ({', '.join(before(name) for name in out.fields)})) AS changed_keys_{index}"
+        for index, out in enumerate(carried_out)
     )
     write_and_fold = f"""
 WITH earlier AS (
@@ -210,31 +235,14 @@ WITH earlier AS (
 ), inserted AS (
     -- New keys: a plain insert, with no conflict to look for (the probe above found none, and
     -- the writers' lock keeps it so; were it broken, the unique index would refuse the batch).
-    INSERT INTO {raw} (client_id, {listed(columns)})
-    SELECT $1, {listed(columns)} FROM matched WHERE found IS NULL{replace}
+    INSERT INTO {raw} (client_id, {listed(written)})
+    SELECT $1, {listed(written)} FROM matched WHERE found IS NULL{replace}
 ), delta AS (
-    {delta_select("", quote, "found IS NULL OR changed")}
+    {rollup_fold.delta_rows(model, "matched", "", now, "found IS NULL OR changed")}
     UNION ALL
-    {delta_select("-", stored_as, "changed")}
-), folded AS (
-    INSERT INTO {rollup} AS rollup ({rollup_columns})
-    SELECT $1, bucket, {", ".join([*dimensions, "sum(row_count)"])}
-        {"".join(f", COALESCE(sum({quote(SUM_PREFIX + n)}), 0)" for n in sums)}
-    FROM delta GROUP BY {", ".join(["bucket", *dimensions])}
-    ON CONFLICT ({group_key}) DO UPDATE SET row_count = rollup.row_count + EXCLUDED.row_count
-        {added_sums}
-    RETURNING rollup.bucket, rollup.row_count
-), folded_hours AS (
-    -- The same delta summed per hour: the hour rollup stays the sum of its minutes.
-    INSERT INTO {hours} AS rollup ({rollup_columns})
-    SELECT $1, {hour_of("bucket")}, {", ".join([*dimensions, "sum(row_count)"])}
-        {"".join(f", COALESCE(sum({quote(SUM_PREFIX + n)}), 0)" for n in sums)}
-    FROM delta GROUP BY {", ".join(["2", *dimensions])}
-    ON CONFLICT ({group_key}) DO UPDATE SET row_count = rollup.row_count + EXCLUDED.row_count
-        {added_sums}
-    RETURNING rollup.bucket, rollup.row_count
-), written AS (
-    SELECT count(*) AS written, min({time}) AS first_time, max({time}) AS last_time
+    {rollup_fold.delta_rows(model, "matched", "-", before, "changed")}
+), {rollup_fold.fold(model)}, written AS (
+    SELECT count(*) AS written, min({time}) AS first_time, max({time}) AS last_time{recarry}
     FROM matched WHERE found IS NULL OR changed
 ), span AS (
     SELECT written, {first_bucket} AS first_bucket, {last_bucket} AS last_bucket,
@@ -242,10 +250,7 @@ WITH earlier AS (
     FROM written, LATERAL (SELECT written.first_time AS {time}) AS first_row,
         LATERAL (SELECT written.last_time AS {time}) AS last_row
 ), emptied AS (
-    -- An emptied hour starts at or before its emptied minutes: one range covers both tables.
-    SELECT min(bucket) AS emptied_from, max(bucket) AS emptied_to
-    FROM (SELECT * FROM folded UNION ALL SELECT * FROM folded_hours) AS both_levels
-    WHERE row_count = 0
+    {rollup_fold.emptied()}
 ), bumped AS (
     -- The data version bump, the outbox record and the batch's record ride in this statement
     -- (one round trip): written in the same transaction as the rows.
@@ -286,11 +291,12 @@ WITH earlier AS (
            watermark, range_start, range_end
     FROM outcome WHERE NOT replayed
 )
-SELECT outcome.*, emptied.*,
+SELECT outcome.*, emptied.*{"".join(
+        f", written.new_keys_{i}, written.changed_keys_{i}" for i in range(len(carried_out)))},
        -- Tells the outbox relay at commit (never for a rolled-back change).
        CASE WHEN accepted_row_count > 0 AND NOT replayed
             THEN pg_notify('{OUTBOX_CHANNEL}', '') END AS notified
-FROM outcome, emptied
+FROM outcome, emptied{", written" if carried_out else ""}
 """
     # A group whose rows all moved to other groups (an update changed a dimension) is removed,
     # so a breakdown never shows a group with no rows.
@@ -304,6 +310,7 @@ INSERT INTO {rollup} AS rollup ({rollup_columns})
 SELECT raw.client_id, {bucket_sql(model, "raw")} AS bucket,
        {", ".join([*(f"raw.{d}" for d in dimensions), "count(*)"])}
        {"".join(f", COALESCE(sum(raw.{quote(n)}), 0)" for n in sums)}
+       {"".join(f", count(raw.{quote(n)})" for n in durations)}
 FROM {raw} AS raw
 WHERE raw.client_id = $1 AND raw.{time} >= $2{moment_cast} AND raw.{time} < $3{moment_cast}
 GROUP BY {", ".join(str(position) for position in range(1, 3 + len(dimensions)))}
@@ -315,7 +322,7 @@ ON CONFLICT ({group_key}) DO UPDATE SET row_count = EXCLUDED.row_count
     rebuild_hour_rollup = f"""
 INSERT INTO {hours} AS rollup ({rollup_columns})
 SELECT client_id, {hour_of("bucket")}, {", ".join([*dimensions, "sum(row_count)"])}
-       {"".join(f", sum({quote(SUM_PREFIX + n)})" for n in sums)}
+       {"".join(f", sum({column})" for column in summed_columns)}
 FROM {rollup}
 WHERE client_id = $1 AND bucket >= {hour_of("$2::timestamptz")}
     AND bucket < {hour_of("$3::timestamptz - INTERVAL '1 microsecond'")} + INTERVAL '1 hour'
@@ -329,6 +336,52 @@ ON CONFLICT ({group_key}) DO UPDATE SET row_count = EXCLUDED.row_count
         _compact(rebuild_rollup),
         _compact(rebuild_hour_rollup),
     )
+
+
+def _lookups(model: ObjectModel, targets: tuple[ObjectModel, ...]) -> tuple[str, str]:
+    """The copies of related rows' fields for the rows sent: the select-list entries and the
+    joins finding each related row (over `decoded`, the decoded rows). One index probe per row
+    first within the relationship's usual time window (a partition or two), and only when that
+    finds nothing in every partition; LIMIT 1 takes one related row, as the relationship means
+    one. No related row: the copies are NULL until it arrives (see carried_copies)."""
+    columns: list[str] = []
+    joins: list[str] = []
+    by_code = {target.code: target for target in targets}
+    for rel in model.relationships:
+        if not rel.carried_fields:
+            continue
+        target = by_code.get(rel.target_object_model_code)
+        if target is None:
+            raise ValueError(
+                f"{model.code} keeps copies of {rel.target_object_model_code} fields: its writes "
+                "need carried_copies.carrying(model, models)"
+            )
+        alias = quote(f"related__{rel.name}")
+        fields = ", ".join(f"related.{quote(field.name)}" for field in rel.carried_fields)
+        lookup = (
+            f"SELECT {fields} FROM {raw_table(target)} AS related WHERE related.client_id = $1"
+            f" AND related.{quote(rel.target_field)} = decoded.{quote(rel.source_field)}"
+        )
+        window = rel.target_time_window
+        target_time = target.field(target.time_field)
+        if window is not None and target_time is not None:
+            moment = f"decoded.{quote(model.time_field)}"
+            kind = SQL_TYPES[target_time.type]
+            # A day of slack each side: a date compared with a moment is cut in the zone.
+            near = (
+                f" AND related.{quote(target.time_field)} >= ({moment} - interval"
+                f" '{window.days_before + 1} days')::{kind} AND related.{quote(target.time_field)}"
+                f" <= ({moment} + interval '{window.days_after + 1} days')::{kind}"
+            )
+            search = f"(({lookup}{near} LIMIT 1) UNION ALL ({lookup} LIMIT 1) LIMIT 1)"
+        else:
+            search = f"({lookup} LIMIT 1)"
+        joins.append(f" LEFT JOIN LATERAL {search} AS {alias} ON true")
+        columns += [
+            f", {alias}.{quote(field.name)} AS {quote(carried_column(rel, field))}"
+            for field in rel.carried_fields
+        ]
+    return "".join(columns), "".join(joins)
 
 
 def _compact(statement: str) -> str:

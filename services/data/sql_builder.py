@@ -39,11 +39,14 @@ from services.aggregates import query as q
 from services.catalog.domain import (
     Cardinality,
     Comparator,
+    DerivedDuration,
     DerivedField,
     FieldType,
     ObjectModel,
     TimeWindow,
+    carried_column,
 )
+from services.data.tables import rollup_dimensions
 from services.errors import InvalidArgument
 
 # Result rows beyond this make the statement fail rather than silently lose buckets or groups.
@@ -54,6 +57,7 @@ HOUR_ROLLUP_SUFFIX = "__hour"
 ROLLUP_TIME_COLUMN = "bucket"
 ROLLUP_ROW_COUNT_COLUMN = "row_count"
 ROLLUP_SUM_PREFIX = "sum__"
+ROLLUP_COUNT_PREFIX = "count__"
 # Ranges up to this long find each row's related row by lookup when the relationship says where
 # in time it usually is (Relationship.target_time_window); longer ones hash the related table once.
 # Raw tables are partitioned by time and the related row's key says nothing about its time, so a
@@ -257,8 +261,8 @@ def rollup_refusal(
         if reason is not None:
             return f"measure {index} ({measure.function.value}): {reason}"
     for index, dimension in enumerate(query.group_by):
-        if dimension.field.path or not is_dimension_field(model, dimension.field.field):
-            # The rollup only keeps the dimension fields of the model itself.
+        if not _is_dimension_ref(dimension.field, model):
+            # The rollup only keeps the dimension fields of the model itself (and its copies).
             return f"group-by {index} is not a dimension field of the model itself"
     if query.row_filter is not None and not _filter_on_dimensions(query.row_filter, model):
         return "the row filter touches more than the model's own dimension fields"
@@ -285,6 +289,9 @@ def _measure_refusal(measure: q.Measure, model: ObjectModel) -> str | None:
         # and PERCENTILE the value distribution: none of it survives summing per minute.
         return "only COUNT(*), SUM and AVG of a field can be read from sums per minute"
     argument = measure.argument
+    if derived_duration_of(argument, model) is not None:
+        # Its sum and the count of rows that have one are kept per minute and hour.
+        return None
     if not isinstance(argument, q.FieldRef) or argument.path:
         return "the argument is not a plain field of the model itself"
     spec = model.field(argument.field)
@@ -297,6 +304,21 @@ def _measure_refusal(measure: q.Measure, model: ObjectModel) -> str | None:
         # field is never absent, which makes both exact.
         return f"field {argument.field!r} may be absent (not required)"
     return None
+
+
+def derived_duration_of(
+    argument: q.RowExpression | None, model: ObjectModel
+) -> DerivedDuration | None:
+    """The derived duration of `model` that `argument` is (the duration between two fields of the
+    model itself, in the declared order), if any."""
+    if not isinstance(argument, q.Duration):
+        return None
+    start, end = argument.start, argument.end
+    if not isinstance(start, q.FieldRef) or not isinstance(end, q.FieldRef):
+        return None
+    if start.path or end.path:
+        return None
+    return model.derived_duration_for(start.field, end.field)
 
 
 def _is_date_time_field(argument: q.RowExpression | None, model: ObjectModel) -> bool:
@@ -327,12 +349,24 @@ def _filter_on_dimensions(node: q.Filter, model: ObjectModel) -> bool:
         operands = (node.operand,)
     return all(
         isinstance(operand, q.Literal)
-        or (
-            isinstance(operand, q.FieldRef)
-            and not operand.path
-            and is_dimension_field(model, operand.field)
-        )
+        or (isinstance(operand, q.FieldRef) and _is_dimension_ref(operand, model))
         for operand in operands
+    )
+
+
+def _is_dimension_ref(ref: q.FieldRef, model: ObjectModel) -> bool:
+    """Whether the rollups group by `ref`: a dimension field of the model, or a copy the model
+    keeps of a related row's field of a kind they group by."""
+    if not ref.path:
+        return is_dimension_field(model, ref.field)
+    if len(ref.path) != 1:
+        return False
+    relationship = model.relationship(ref.path[0])
+    carried = relationship.carried(ref.field) if relationship is not None else None
+    return (
+        relationship is not None
+        and carried is not None
+        and carried_column(relationship, carried) in {d.name for d in rollup_dimensions(model)}
     )
 
 
@@ -679,6 +713,15 @@ class _Builder:
             q.AggregateFunction.PERCENTILE,
         ) and (argument is None or not argument.kind.is_numeric):
             raise self._invalid(f"{where}.argument", f"{function.value} needs a numeric argument")
+        duration = derived_duration_of(measure.argument, scope.model)
+        if duration is not None and function in (q.AggregateFunction.SUM, q.AggregateFunction.AVG):
+            # The stored seconds, divided once per bucket: the very arithmetic of the rollups,
+            # so raw rows and rollups agree to the last digit.
+            assert isinstance(measure.argument, q.Duration)
+            column = f"{scope.alias}.{quote_identifier(duration.name)}"
+            divisor = _SECONDS_PER_UNIT[measure.argument.unit]
+            filtered = self._aggregate_filter(measure, scope, where)
+            return f"{function.value}({column}){filtered} / {divisor}"
         if function is q.AggregateFunction.COUNT:
             text = "count(*)" if argument is None else f"count({argument.text})"
         elif function is q.AggregateFunction.COUNT_DISTINCT:
@@ -746,6 +789,16 @@ class _Builder:
         if measure.function is q.AggregateFunction.COUNT_DISTINCT:
             # The distinct dates of a date-placed model (see _measure_refusal).
             return f"count(DISTINCT t.{ROLLUP_TIME_COLUMN}){condition}"
+        duration = derived_duration_of(measure.argument, scope.model)
+        if duration is not None:
+            assert isinstance(measure.argument, q.Duration)
+            divisor = _SECONDS_PER_UNIT[measure.argument.unit]
+            seconds = f"sum(t.{quote_identifier(ROLLUP_SUM_PREFIX + duration.name)}){condition}"
+            having = f"sum(t.{quote_identifier(ROLLUP_COUNT_PREFIX + duration.name)}){condition}"
+            if measure.function is q.AggregateFunction.SUM:
+                # No row with a duration: no sum (as SUM over raw rows gives).
+                return f"(CASE WHEN {having} > 0 THEN {seconds} END) / {divisor}"
+            return f"{seconds} / NULLIF({having}, 0) / {divisor}"
         assert isinstance(measure.argument, q.FieldRef)
         total = f"sum(t.{quote_identifier(ROLLUP_SUM_PREFIX + measure.argument.field)}){condition}"
         if measure.function is q.AggregateFunction.SUM:
@@ -845,6 +898,10 @@ class _Builder:
     # -- fields and relationships ---------------------------------------------------------------
 
     def _column(self, ref: q.FieldRef, scope: _Scope, where: str) -> _Sql:
+        if ref.path:
+            copy = self._carried_copy(ref, scope, where)
+            if copy is not None:
+                return copy
         located = self._locate(ref, scope, where)
         if isinstance(located, _Crossing):
             raise self._invalid(
@@ -859,6 +916,46 @@ class _Builder:
                 return _Sql(f"{alias}.{quote_identifier(ref.field)}", Kind.BOOLEAN)
             raise self._invalid(where, f"{model.code} has no field {ref.field!r}")
         return _Sql(f"{alias}.{quote_identifier(spec.name)}", KIND_OF_FIELD[spec.type])
+
+    def _holder_if_carried(self, ref: q.FieldRef, scope: _Scope) -> q.FieldRef:
+        """`ref`, or when its row keeps a copy of it, a reference to that row instead (so that
+        finding where it is joins nothing the copy makes needless)."""
+        if not ref.path:
+            return ref
+        shorter = q.FieldRef(ref.field, ref.path[:-1])
+        holder = self._models.get(self._model_at(shorter.path, scope))
+        relationship = holder.relationship(ref.path[-1]) if holder is not None else None
+        if relationship is not None and relationship.carried(ref.field) is not None:
+            return shorter
+        return ref
+
+    def _model_at(self, path: tuple[str, ...], scope: _Scope) -> str:
+        """The code of the model reached by `path` from the query's model (no joins made)."""
+        root = scope
+        while root.parent is not None:
+            root = root.parent
+        model: ObjectModel | None = root.model
+        for name in path:
+            relationship = model.relationship(name) if model is not None else None
+            if relationship is None:
+                return ""
+            model = self._models.get(relationship.target_object_model_code)
+        return model.code if model is not None else ""
+
+    def _carried_copy(self, ref: q.FieldRef, scope: _Scope, where: str) -> _Sql | None:
+        """The row's own copy of a related row's field when the last relationship of `ref`'s
+        path carries it (see services.catalog.carried_fields): the same value the join would
+        find, read without the join."""
+        holder = self._locate(q.FieldRef(ref.field, ref.path[:-1]), scope, where)
+        if isinstance(holder, _Crossing):
+            return None
+        alias, model = holder
+        relationship = model.relationship(ref.path[-1])
+        carried = relationship.carried(ref.field) if relationship is not None else None
+        if relationship is None or carried is None:
+            return None
+        column = quote_identifier(carried_column(relationship, carried))
+        return _Sql(f"{alias}.{column}", KIND_OF_FIELD[carried.type])
 
     def _locate(
         self, ref: q.FieldRef, scope: _Scope, where: str
@@ -1025,7 +1122,7 @@ class _Builder:
         leaf evaluated against one related row: "some shipment is late", not "some shipment
         exists and the lateness of some possibly other one"."""
         for ref in _field_refs(node):
-            located = self._locate(ref, scope, where)
+            located = self._locate(self._holder_if_carried(ref, scope), scope, where)
             if isinstance(located, _Crossing):
                 alias = f"x{next(self._aliases)}"
                 child = _Scope(located.anchor, located.target_model, alias, scope)

@@ -33,6 +33,15 @@ import asyncpg
 from services.catalog.domain import ObjectModel
 from services.data import ingest_statement
 from services.data.batch_wire import PreparedBatch, prepare_rows
+from services.data.carried_copies import (
+    NO_CARRYING,
+    Carrier,
+    Carrying,
+    clear_statement,
+    fill_statement,
+    move_statement,
+    writers_lock_code,
+)
 from services.data.ingest_statement import OUTBOX_CHANNEL
 from services.data.tables import (
     hour_rollup_table,
@@ -109,6 +118,7 @@ async def ingest_rows(
     idempotency_key: str = "",
     *,
     source_system: str = "",
+    carrying: Carrying = NO_CARRYING,
 ) -> IngestResult:
     """Validates `rows` (InvalidArgument names every bad row and field; nothing is written) and
     commits them as `commit_batch` does."""
@@ -117,7 +127,8 @@ async def ingest_rows(
     # keeps serving (it takes the GIL between them, every few milliseconds).
     batch = await asyncio.to_thread(prepare_rows, model, rows)
     return await commit_batch(
-        pool, client_id, model, batch, idempotency_key, source_system=source_system
+        pool, client_id, model, batch, idempotency_key, source_system=source_system,
+        carrying=carrying,
     )
 
 
@@ -130,16 +141,18 @@ async def commit_batch(
     *,
     source_system: str = "",
     turn: BatchTurn | None = None,
+    carrying: Carrying = NO_CARRYING,
 ) -> IngestResult:
     """Commits a prepared batch in one transaction with the rollup change, the data version bump
     and an outbox record. Rows whose natural key exists replace the stored row; identical
     re-sends count as duplicates and change nothing. A batch whose idempotency key was applied
     before returns the first answer (`replayed`) without writing. With a `turn`, the batch
-    commits in its place in a sequence of batches (see BatchTurn)."""
+    commits in its place in a sequence of batches (see BatchTurn). `carrying` (from
+    carried_copies.carrying) keeps the copies of carried fields right on both sides."""
     _require_client(client_id)
     try:
         outcome = await _commit(pool, client_id, model, batch, idempotency_key, source_system,
-                                turn)
+                                turn, carrying)
     except BaseException:
         if turn is not None:
             turn.finish(committed=False)
@@ -166,8 +179,9 @@ async def _commit(
     idempotency_key: str,
     source_system: str,
     turn: BatchTurn | None,
+    carrying: Carrying,
 ) -> asyncpg.Record:
-    statements = ingest_statement.statements(model)
+    statements = ingest_statement.statements(model, carrying)
     if turn is not None:
         # Before taking a connection: the batch before holds one, and a small pool must not
         # be emptied by batches that cannot go on yet.
@@ -196,9 +210,52 @@ async def _commit(
                     outcome["emptied_from"],
                     outcome["emptied_to"],
                 )
+            for index, carrier in enumerate(carrying.carriers):
+                await _move_copies(
+                    connection, client_id, carrier, model, batch,
+                    outcome[f"changed_keys_{index}"], outcome[f"new_keys_{index}"],
+                )
             if turn is not None:
                 await turn.wait_to_commit()
     return outcome
+
+
+async def _move_copies(
+    connection: _Connection,
+    client_id: str,
+    carrier: Carrier,
+    target: ObjectModel,
+    batch: PreparedBatch,
+    changed_keys: list[str] | None,
+    new_keys: list[str] | None,
+) -> None:
+    """Moves the copies that the rows just written change (see carried_copies): the carrier's
+    rollups follow, and its data version and outbox record say so, as for any write of it."""
+    if not changed_keys and not new_keys:
+        return
+    moved = await connection.fetchrow(
+        move_statement(carrier, target),
+        client_id,
+        changed_keys or [],
+        new_keys or [],
+        batch.earliest,
+        batch.latest,
+    )
+    assert moved is not None
+    if not moved["moved"]:
+        return
+    if moved["emptied_from"] is not None:
+        await connection.execute(
+            ingest_statement.statements(carrier.model, Carrying(targets=(target,)))
+            .delete_empty_groups,
+            client_id,
+            moved["emptied_from"],
+            moved["emptied_to"],
+        )
+    start, end = _bucket_range(carrier.model, moved["first_time"], moved["last_time"])
+    await _record_change(
+        connection, client_id, carrier.model, start, end, moved["last_time"], moved["moved"]
+    )
 
 
 class BatchTurn:
@@ -249,6 +306,7 @@ async def bulk_load(
     columns: Sequence[str],
     *,
     command_timeout: float = 3600.0,
+    carrying: Carrying = NO_CARRYING,
 ) -> int:
     """Loads new rows with COPY (streamed from the iterator, never held in memory), then rebuilds
     the rollup over the loaded time range with one INSERT ... SELECT ... GROUP BY, bumps the data
@@ -259,7 +317,7 @@ async def bulk_load(
     _require_client(client_id)
     _check_bulk_columns(model, columns)
     span = _LoadSpan(columns.index(model.time_field))
-    statements = ingest_statement.statements(model)
+    statements = ingest_statement.statements(model, carrying)
     async with pool.acquire() as connection, connection.transaction():
         await _lock_writers(connection, client_id, model)
         try:
@@ -279,6 +337,14 @@ async def bulk_load(
             return 0
         start, end = _bucket_range(model, span.lowest, span.highest)
         lower, upper = (start.date(), end.date()) if time_is_date(model) else (start, end)
+        # COPY wrote no copies of related rows' fields: looked up for the loaded span at once.
+        for target in carrying.targets:
+            for rel in model.relationships:
+                if rel.carried_fields and rel.target_object_model_code == target.code:
+                    await connection.fetchrow(
+                        fill_statement(Carrier(model, rel), target), client_id, lower, upper,
+                        timeout=command_timeout,
+                    )
         await connection.execute(
             statements.rebuild_rollup, client_id, lower, upper, timeout=command_timeout
         )
@@ -288,7 +354,55 @@ async def bulk_load(
         await _record_change(
             connection, client_id, model, start, end, _as_instant(span.highest), span.count
         )
+        # Rows that were waiting for the loaded ones get their copies.
+        for carrier in carrying.carriers:
+            await _refresh_copies(
+                connection, client_id, carrier, model, fill_statement(carrier, model),
+                command_timeout,
+            )
     return span.count
+
+
+async def _refresh_copies(
+    connection: _Connection,
+    client_id: str,
+    carrier: Carrier,
+    target: ObjectModel,
+    statement: str,
+    command_timeout: float,
+) -> None:
+    """Runs a statement setting or clearing `carrier`'s copies over all time, then summarises the
+    carrier's rollups of the span it changed again (groups may have emptied, so the span's
+    groups are removed first) and records the change."""
+    model = carrier.model
+    far = (datetime.date.min, datetime.date.max) if time_is_date(model) else (
+        datetime.datetime.min.replace(tzinfo=datetime.UTC),
+        datetime.datetime.max.replace(tzinfo=datetime.UTC),
+    )
+    changed = await connection.fetchrow(statement, client_id, *far, timeout=command_timeout)
+    assert changed is not None
+    if not changed["filled"]:
+        return
+    start, end = _bucket_range(model, changed["first_time"], changed["last_time"])
+    hours = (start.replace(minute=0), end)
+    for table, (low, high) in ((rollup_table(model), (start, end)),
+                               (hour_rollup_table(model), hours)):
+        await connection.execute(
+            f"DELETE FROM {table} WHERE client_id = $1 AND bucket >= $2 AND bucket < $3",
+            client_id, low, high, timeout=command_timeout,
+        )
+    statements = ingest_statement.statements(model, Carrying(targets=(target,)))
+    lower, upper = (start.date(), end.date()) if time_is_date(model) else (start, end)
+    await connection.execute(
+        statements.rebuild_rollup, client_id, lower, upper, timeout=command_timeout
+    )
+    await connection.execute(
+        statements.rebuild_hour_rollup, client_id, start, end, timeout=command_timeout
+    )
+    await _record_change(
+        connection, client_id, model, start, end, _as_instant(changed["last_time"]),
+        int(changed["filled"]),
+    )
 
 
 class _LoadSpan:
@@ -399,11 +513,17 @@ async def data_versions(
 
 
 async def delete_client_rows(
-    pool: asyncpg.Pool, client_id: str, model: ObjectModel, *, statement_seconds: float = 3600.0
+    pool: asyncpg.Pool,
+    client_id: str,
+    model: ObjectModel,
+    *,
+    statement_seconds: float = 3600.0,
+    carrying: Carrying = NO_CARRYING,
 ) -> int:
     """Removes every row of `client_id` in `model`, with its rollup, in one transaction under the
-    writers' lock, and bumps the data version so no cached answer outlives the rows. Returns how
-    many raw rows were deleted."""
+    writers' lock, and bumps the data version so no cached answer outlives the rows; copies
+    other models kept of the rows' fields are cleared. Returns how many raw rows were
+    deleted."""
     _require_client(client_id)
     async with pool.acquire() as connection, connection.transaction():
         await _lock_writers(connection, client_id, model)
@@ -421,6 +541,11 @@ async def delete_client_rows(
             )
         # NULL keeps the watermark: deleting rows does not make data newer.
         await connection.fetchrow(_BUMP_VERSION, client_id, model.code, None)
+        for carrier in carrying.carriers:
+            await _refresh_copies(
+                connection, client_id, carrier, model, clear_statement(carrier),
+                statement_seconds,
+            )
     return int(status.split()[-1])
 
 
@@ -478,7 +603,9 @@ async def _lock_writers(connection: _Connection, client_id: str, model: ObjectMo
 
 def _writers_lock_key(client_id: str, model: ObjectModel) -> int:
     """The advisory lock's key (a bigint) of the writers of one client's object model."""
-    digest = hashlib.blake2b(f"{client_id}/{model.code}".encode(), digest_size=8).digest()
+    # A model whose fields others copy lends its lock to them (see carried_copies).
+    code = writers_lock_code(model)
+    digest = hashlib.blake2b(f"{client_id}/{code}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 

@@ -16,18 +16,29 @@ services.data.store):
   rolled up additively and are computed from the raw table. Sums are kept NOT NULL (a group whose
   values are all NULL sums to 0, where SQL's SUM over raw rows gives NULL), and no per-field
   non-null count is kept, so COUNT(field) and AVG(field) of a NULLABLE numeric field cannot be
-  served from the rollup either (today every numeric field of the catalog is required).
+  served from the rollup either (today every numeric field of the catalog is required). Derived
+  durations (seconds between two time fields of a row, absent when either is) are the exception:
+  the rollups keep `sum__{name}` and `count__{name}`, the rows that have one, so their SUM and
+  AVG are exact from sums.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import (
     Callable,
     Mapping,
 )
 
-from services.catalog.domain import DerivedField, Field, FieldType, ObjectModel
+from services.catalog.domain import (
+    DerivedDuration,
+    DerivedField,
+    Field,
+    FieldType,
+    ObjectModel,
+    carried_column,
+)
 
 SQL_TYPES: Mapping[FieldType, str] = {
     FieldType.STRING: "text",
@@ -40,6 +51,8 @@ SQL_TYPES: Mapping[FieldType, str] = {
 ROLLUP_SUFFIX = "__minute"
 HOUR_ROLLUP_SUFFIX = "__hour"
 SUM_PREFIX = "sum__"
+# Rollup columns counting the rows that have a value (derived durations, which may be absent).
+COUNT_PREFIX = "count__"
 # Columns of the raw and rollup tables that are not fields; no field may take these names.
 RESERVED_COLUMNS = frozenset({"client_id", "bucket", "row_count"})
 
@@ -82,13 +95,28 @@ def natural_key(model: ObjectModel) -> tuple[str, ...]:
 def rollup_dimensions(model: ObjectModel) -> tuple[Field, ...]:
     """Fields a rollup groups by: booleans and strings with a closed set of values (few distinct
     values, so a minute holds few groups); free text would make the rollup as large as the data.
-    Then the derived fields, booleans too (a generated column of the raw table each)."""
+    Then the derived fields, booleans too (a generated column of the raw table each), and the
+    carried fields of those kinds (a column each, named by carried_column)."""
+    return (
+        tuple(field for field in model.fields if _groups_well(field))
+        + tuple(Field(d.name, FieldType.BOOLEAN, d.description) for d in model.derived_fields)
+        + tuple(column for column in carried_fields(model) if _groups_well(column))
+    )
+
+
+def _groups_well(field: Field) -> bool:
+    return field.type is FieldType.BOOLEAN or (
+        field.type is FieldType.STRING and bool(field.allowed_values)
+    )
+
+
+def carried_fields(model: ObjectModel) -> tuple[Field, ...]:
+    """The columns of copies of related rows' fields, named by carried_column (`order__status`)."""
     return tuple(
-        field
-        for field in model.fields
-        if field.type is FieldType.BOOLEAN
-        or (field.type is FieldType.STRING and field.allowed_values)
-    ) + tuple(Field(d.name, FieldType.BOOLEAN, d.description) for d in model.derived_fields)
+        dataclasses.replace(field, name=carried_column(rel, field))
+        for rel in model.relationships
+        for field in rel.carried_fields
+    )
 
 
 def derived_value(derived: DerivedField, column: Callable[[str], str]) -> str:
@@ -102,8 +130,32 @@ def rollup_sums(model: ObjectModel) -> tuple[Field, ...]:
     return tuple(field for field in model.fields if field.type.is_numeric)
 
 
+def duration_value(
+    model: ObjectModel, duration: DerivedDuration, column: Callable[[str], str]
+) -> str:
+    """SQL computing a derived duration in seconds from the SQL of its two fields' values
+    (`column(name)`): NULL when either is NULL. Both are timestamps or both dates (the catalog
+    allows nothing else), so the value never depends on the session's time zone."""
+    start, end = column(duration.start_field), column(duration.end_field)
+    spec = model.field(duration.start_field)
+    if spec is not None and spec.type is FieldType.DATE:
+        return f"(({end} - {start}) * 86400)::numeric"
+    return f"extract(epoch from ({end} - {start}))"
+
+
+def duration_fields(model: ObjectModel) -> tuple[Field, ...]:
+    """The derived durations as the nullable numeric columns they are stored as."""
+    return tuple(
+        Field(d.name, FieldType.DECIMAL, d.description) for d in model.derived_durations
+    )
+
+
 def sum_column(field: Field) -> str:
     return SUM_PREFIX + field.name
+
+
+def count_column(field: Field) -> str:
+    return COUNT_PREFIX + field.name
 
 
 def time_is_date(model: ObjectModel) -> bool:

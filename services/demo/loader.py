@@ -22,6 +22,7 @@ import asyncpg
 
 from services.catalog.domain import ObjectModel
 from services.data import store, tables
+from services.data.carried_copies import carrying
 from services.demo.generation_process import GeneratorProcess
 from services.demo.generator import RowBatch
 from services.demo.scope import with_referenced_models
@@ -98,7 +99,9 @@ async def load_demo_data(
     started = time.perf_counter()
     if replace_existing:
         for model in ordered:
-            await store.delete_client_rows(pool, client_id, model)
+            await store.delete_client_rows(
+                pool, client_id, model, carrying=carrying(model, models_by_code)
+            )
     loads: list[tuple[str, int, float]] = []
     total = 0
     async with _BatchSource(batches, batches.close) as source, \
@@ -115,8 +118,10 @@ async def load_demo_data(
                                       time.perf_counter() - started, finished))
 
             rows = _rows_of_model(source, first, counted, report)
-            loaded = await store.bulk_load(pool, client_id, models_by_code[code], rows,
-                                           first.columns)
+            loaded = await store.bulk_load(
+                pool, client_id, models_by_code[code], rows, first.columns,
+                carrying=carrying(models_by_code[code], models_by_code),
+            )
             statistics.request(models_by_code[code])
             total += loaded
             report(loaded, True)

@@ -997,3 +997,72 @@ async def test_long_series_read_the_hour_rollup_and_match_the_raw_rows(data: Dat
             assert sum(row.row_count for row in rolled.rows) == len(
                 [o for o in ORDERS if year.start <= o.created_at < year.end]
             )
+
+
+async def test_derived_durations_are_summed_in_the_rollups_through_ingest(data: Data) -> None:
+    """Orders ingested, then re-sent delivered (the duration appears) or with a new delivery time
+    (it changes): the average and total fulfillment time per day and hour read from the rollups
+    equal the raw rows' and Python's, and rows without a duration are not counted."""
+    model = data.models["ORDER"]
+    client = f"agg-durations-{uuid.uuid4().hex[:8]}"
+
+    def an_order(number: int, delivered_hours: float | None) -> dict[str, object]:
+        created = at(1) + datetime.timedelta(hours=5 * number, minutes=number % 7)
+        return {
+            "order_id": f"o{number}",
+            "customer_id": f"c{number % 3}",
+            "channel": "web",
+            "region": "EU",
+            "status": "delivered" if delivered_hours is not None else "open",
+            "order_value": "10",
+            "created_at": created.isoformat(),
+            "promised_at": (created + datetime.timedelta(days=3)).isoformat(),
+            "delivered_at": None
+            if delivered_hours is None
+            else (created + datetime.timedelta(hours=delivered_hours)).isoformat(),
+        }
+
+    first = [an_order(n, None if n % 3 == 0 else 10.5 + n) for n in range(60)]
+    await store.ingest_rows(data.pool, client, model, first)
+    # Half of the open orders are delivered now; some delivered ones were delivered later.
+    second = [an_order(n, 30.25) for n in range(0, 60, 6)] + [
+        an_order(n, 50 + n / 4) for n in range(1, 60, 5)
+    ]
+    await store.ingest_rows(data.pool, client, model, second)
+    final = {row["order_id"]: row for row in first} | {row["order_id"]: row for row in second}
+
+    fulfillment = q.Duration(f("created_at"), f("delivered_at"), q.DurationUnit.DAYS)
+    delivered = eq(f("status"), "delivered")
+    measures = (
+        q.Measure("avg", q.AggregateFunction.AVG, fulfillment, delivered),
+        q.Measure("sum", q.AggregateFunction.SUM, fulfillment),
+        q.Measure("hours", q.AggregateFunction.AVG,
+                  q.Duration(f("created_at"), f("delivered_at"), q.DurationUnit.HOURS)),
+    )
+    span = q.TimeRange(at(1), at(1, month=4))
+    for bucket in (None, q.Period.HOUR, q.Period.DAY, q.Period.MONTH):
+        asked = query(*measures, time_range=span, bucket=bucket)
+        (rolled,) = await data.ask(asked, client=client)
+        (raw,) = await data.ask(
+            asked, client=client, options=(wire.QueryOptions(disable_rollups=True),)
+        )
+        assert rolled.used_rollups and not raw.used_rollups
+        assert rolled.rows == raw.rows, bucket
+    (total,) = await data.ask(query(*measures, time_range=span), client=client)
+    hours = [
+        (
+            datetime.datetime.fromisoformat(str(row["delivered_at"]))
+            - datetime.datetime.fromisoformat(str(row["created_at"]))
+        ).total_seconds() / 3600
+        for row in final.values()
+        if row["delivered_at"] is not None
+    ]
+    measured = total.rows[0].measures
+    assert measured["hours"] == pytest.approx(sum(hours) / len(hours))
+    assert measured["avg"] == pytest.approx(sum(hours) / len(hours) / 24)
+    assert measured["sum"] == pytest.approx(sum(hours) / 24)
+    # No delivered order in the range: no total (as SUM over no value gives), no average.
+    (empty,) = await data.ask(
+        query(*measures, time_range=q.TimeRange(at(1, month=5), at(1, month=6))), client=client
+    )
+    assert empty.rows[0].measures == {"avg": None, "sum": None, "hours": None}

@@ -5,6 +5,7 @@ client's rows with the same keys."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import uuid
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import ObjectModel
 from services.data import sql_builder, store
 from services.data.aggregates import AggregateReader
+from services.data.carried_copies import carrying
 
 UTC = datetime.UTC
 DAY = datetime.datetime(2026, 9, 30, tzinfo=UTC)
@@ -71,6 +73,21 @@ def models() -> dict[str, ObjectModel]:
     return {model.code: model for model in load_catalog_files().object_models}
 
 
+@pytest.fixture(scope="module")
+def joined(models: dict[str, ObjectModel]) -> dict[str, ObjectModel]:
+    """The catalog without carried fields: order lines read their order's status by joining it
+    (the machinery under test), not from the copy they keep (see test_carried_copies)."""
+    return {
+        code: dataclasses.replace(
+            model,
+            relationships=tuple(
+                dataclasses.replace(rel, carried_fields=()) for rel in model.relationships
+            ),
+        )
+        for code, model in models.items()
+    }
+
+
 async def ingest_a_day(pool: asyncpg.Pool, models: dict[str, ObjectModel]) -> str:
     """A client's orders and order lines of DAY (and another client's orders with the same
     keys); returns the client."""
@@ -80,7 +97,8 @@ async def ingest_a_day(pool: asyncpg.Pool, models: dict[str, ObjectModel]) -> st
         pool,
         client,
         orders,
-        [
+        carrying=carrying(orders, models),
+        rows=[
             order("o1", "delivered", at(1)),
             order("o2", "cancelled", at(2)),
             # Entered 40 days before its line: outside the relationship's window (7 days
@@ -96,12 +114,14 @@ async def ingest_a_day(pool: asyncpg.Pool, models: dict[str, ObjectModel]) -> st
         other,
         orders,
         [order(oid, "open", at(1)) for oid in ("o1", "o2", "o3", "o4", "o6")],
+        carrying=carrying(orders, models),
     )
     await store.ingest_rows(
         pool,
         client,
         lines,
-        [
+        carrying=carrying(lines, models),
+        rows=[
             line("l1", "o1", 5, at(3)),
             line("l2", "o1", 7, at(4)),
             line("l3", "o2", 11, at(4)),
@@ -115,7 +135,8 @@ async def ingest_a_day(pool: asyncpg.Pool, models: dict[str, ObjectModel]) -> st
 
 
 async def test_lookup_join_answers_what_the_plain_join_answers(
-    pool: asyncpg.Pool, models: dict[str, ObjectModel], monkeypatch: pytest.MonkeyPatch
+    pool: asyncpg.Pool, models: dict[str, ObjectModel], joined: dict[str, ObjectModel],
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = await ingest_a_day(pool, models)
     status = q.FieldRef("status", ("order",))
@@ -139,7 +160,7 @@ async def test_lookup_join_answers_what_the_plain_join_answers(
             ),
         ),
     )
-    reader = AggregateReader(pool, models)
+    reader = AggregateReader(pool, joined)
 
     def answer_of(result: q.AggregateResult) -> dict[object, tuple[object, object]]:
         return {
@@ -149,11 +170,11 @@ async def test_lookup_join_answers_what_the_plain_join_answers(
 
     window = models["ORDER_LINE"].relationship("order")
     assert window is not None and window.target_time_window is not None
-    built = sql_builder.build_statement(request.queries[0], models, client_id=client)
+    built = sql_builder.build_statement(request.queries[0], joined, client_id=client)
     assert "LEFT JOIN LATERAL" in built.sql
     (by_lookup,) = await reader.query(request)
     monkeypatch.setattr(sql_builder, "LOOKUP_JOIN_MAX_SPAN", datetime.timedelta(0))
-    plain = sql_builder.build_statement(request.queries[0], models, client_id=client)
+    plain = sql_builder.build_statement(request.queries[0], joined, client_id=client)
     assert "LATERAL" not in plain.sql
     (by_hash,) = await reader.query(request)
 
@@ -164,6 +185,11 @@ async def test_lookup_join_answers_what_the_plain_join_answers(
         None: (2, None),  # l4, l7: no order of this client (NULL <> 'cancelled' is not true)
     }
     assert answer_of(by_lookup) == answer_of(by_hash)
+    # The copies the lines keep of their order's status answer the same, joining nothing.
+    copied = sql_builder.build_statement(request.queries[0], models, client_id=client)
+    assert "JOIN" not in copied.sql.replace("JOIN generate_series", "")
+    (by_copy,) = await AggregateReader(pool, models).query(request)
+    assert answer_of(by_copy) == answer_of(by_lookup)
     assert {
         key: (int(n), None if kept is None else float(kept))
         for key, (n, kept) in answer_of(by_lookup).items()
@@ -171,7 +197,8 @@ async def test_lookup_join_answers_what_the_plain_join_answers(
 
 
 async def test_distinct_counts_of_a_total_through_lookup_and_hash_joins(
-    pool: asyncpg.Pool, models: dict[str, ObjectModel], monkeypatch: pytest.MonkeyPatch
+    pool: asyncpg.Pool, models: dict[str, ObjectModel], joined: dict[str, ObjectModel],
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A total's distinct counts run in a subquery of their own, with their own joins: by
     lookup for a short read, by hash for a long one, the same answer."""
@@ -194,12 +221,12 @@ async def test_distinct_counts_of_a_total_through_lookup_and_hash_joins(
         ),
     )
     request = q.AggregateRequest(client, (query,))
-    reader = AggregateReader(pool, models)
-    built = sql_builder.build_statement(query, models, client_id=client)
+    reader = AggregateReader(pool, joined)
+    built = sql_builder.build_statement(query, joined, client_id=client)
     assert "distinct_values" in built.sql and "LEFT JOIN LATERAL" in built.sql
     (by_lookup,) = await reader.query(request)
     monkeypatch.setattr(sql_builder, "LOOKUP_JOIN_MAX_SPAN", datetime.timedelta(0))
-    assert "LATERAL" not in sql_builder.build_statement(query, models, client_id=client).sql
+    assert "LATERAL" not in sql_builder.build_statement(query, joined, client_id=client).sql
     (by_hash,) = await reader.query(request)
     # o1 (l1, l2), o4 (outside the window) and o5 (after its line); o2 is cancelled, o3 and o6
     # are not this client's. Statuses: delivered, cancelled, shipped.
@@ -208,18 +235,23 @@ async def test_distinct_counts_of_a_total_through_lookup_and_hash_joins(
 
 
 async def test_a_client_without_related_rows_finds_none_by_lookup(
-    pool: asyncpg.Pool, models: dict[str, ObjectModel], monkeypatch: pytest.MonkeyPatch
+    pool: asyncpg.Pool, models: dict[str, ObjectModel], joined: dict[str, ObjectModel],
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The lookups are kept within the span of the client's related rows; a client that has
     none (its lines stream in, its orders were never loaded) finds none, as the plain join
     does, while another client's orders have the same keys."""
     client, other = f"lookup-{uuid.uuid4().hex[:8]}", f"lookup-other-{uuid.uuid4().hex[:8]}"
-    await store.ingest_rows(pool, other, models["ORDER"], [order("o1", "open", at(1))])
+    await store.ingest_rows(
+        pool, other, models["ORDER"], [order("o1", "open", at(1))],
+        carrying=carrying(models["ORDER"], models),
+    )
     await store.ingest_rows(
         pool,
         client,
         models["ORDER_LINE"],
         [line("l1", "o1", 5, at(3)), line("l2", "o2", 7, at(4))],
+        carrying=carrying(models["ORDER_LINE"], models),
     )
     status = q.FieldRef("status", ("order",))
     query = q.AggregateQuery(
@@ -233,8 +265,8 @@ async def test_a_client_without_related_rows_finds_none_by_lookup(
         bucket=q.Period.HOUR,
     )
     request = q.AggregateRequest(client, (query,))
-    reader = AggregateReader(pool, models)
-    built = sql_builder.build_statement(query, models, client_id=client)
+    reader = AggregateReader(pool, joined)
+    built = sql_builder.build_statement(query, joined, client_id=client)
     assert "LEFT JOIN LATERAL" in built.sql and "AS MATERIALIZED" in built.sql
     (by_lookup,) = await reader.query(request)
     monkeypatch.setattr(sql_builder, "LOOKUP_JOIN_MAX_SPAN", datetime.timedelta(0))

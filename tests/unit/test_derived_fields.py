@@ -90,6 +90,7 @@ def test_the_catalog_declares_the_on_time_flags(models: dict[str, ObjectModel]) 
         ("WORK_ORDER", "completed_on_time", "completed_at <= planned_end_at"),
         ("AP_INVOICE", "paid_on_time", "paid_date <= due_date"),
         ("INVENTORY_SNAPSHOT", "below_safety_stock", "on_hand_quantity < safety_stock_quantity"),
+        ("ORDER_LINE", "short_shipped", "shipped_quantity < quantity"),
     }
     order = models["ORDER"]
     # Not a field: fields are what clients send (ingest refuses unknown names).
@@ -162,7 +163,7 @@ def test_0005_is_rendered_without_derived_fields(catalog: Catalog) -> None:
 def test_the_derived_field_migration_adds_generated_columns_and_rekeys_rollups(
     catalog: Catalog,
 ) -> None:
-    (file_name, names), = DERIVED_FIELD_MIGRATIONS
+    (file_name, names), later = DERIVED_FIELD_MIGRATIONS
     sql = render_derived(catalog.object_models, 0)
     assert ('ADD COLUMN "delivered_on_time" boolean GENERATED ALWAYS AS '
             '("delivered_at" <= "promised_at") STORED;') in sql
@@ -174,8 +175,17 @@ def test_the_derived_field_migration_adds_generated_columns_and_rekeys_rollups(
     # Date-placed models bucket at the date's UTC midnight, as ingest does.
     assert '(raw."snapshot_date"::timestamp AT TIME ZONE \'UTC\')' in sql
     assert sql.count("GENERATED ALWAYS AS") == len(names) == 5
-    # Models without derived fields are left alone.
-    assert "opportunities" not in sql
+    # Models without derived fields are left alone, and the hour rollups came later.
+    assert "opportunities" not in sql and "__hour" not in sql
+    # A later entry (after the hour rollups): both rollups gain the column, keyed by what the
+    # model has by then (the copy of the order's status), and are summed again.
+    assert later == ("0016_derived_field_short_shipped.sql", ("ORDER_LINE.short_shipped",))
+    sql = render_derived(catalog.object_models, 1)
+    for level in ("minute", "hour"):
+        assert (f'CREATE UNIQUE INDEX "order_lines__{level}_group" ON '
+                f'"scor_data"."order_lines__{level}" (client_id, bucket, "short_shipped", '
+                '"order__status") NULLS NOT DISTINCT;') in sql
+        assert f'TRUNCATE "scor_data"."order_lines__{level}";' in sql
 
 
 def test_a_derived_field_outside_every_migration_is_reported(catalog: Catalog) -> None:

@@ -44,6 +44,9 @@ def build(query: q.AggregateQuery, models: dict[str, ObjectModel], **options: ob
 
 
 HOSTILE = "x'); DROP TABLE scor_data.orders; --"
+# ORDER.fulfillment_seconds, declared in the catalog.
+FULFILLMENT_DAYS = q.Duration(field("created_at"), field("delivered_at"), q.DurationUnit.DAYS)
+DELIVERED = q.Compare(field("status"), q.Comparator.EQ, q.Literal("delivered"))
 
 
 def test_no_value_from_the_request_reaches_the_sql_text(models: dict[str, ObjectModel]) -> None:
@@ -198,7 +201,8 @@ def test_a_condition_over_a_one_to_many_path_is_evaluated_on_one_related_row(
 
 
 def test_measures_compile_to_filtered_aggregates(models: dict[str, ObjectModel]) -> None:
-    lead_days = q.Duration(field("created_at"), field("delivered_at"), q.DurationUnit.DAYS)
+    # Not a derived duration of ORDER: computed from the two fields of each row.
+    lead_days = q.Duration(field("promised_at"), field("delivered_at"), q.DurationUnit.DAYS)
     web = q.Compare(field("channel"), q.Comparator.EQ, q.Literal("web"))
     statement = build(
         orders(
@@ -220,7 +224,7 @@ def test_measures_compile_to_filtered_aggregates(models: dict[str, ObjectModel])
     sql = statement.sql
     assert 'count(*) FILTER (WHERE (t."channel" = $' in sql
     assert 'sum(t."order_value") FILTER (WHERE' in sql
-    assert 'avg((extract(epoch from (t."delivered_at" - t."created_at")) / 86400))' in sql
+    assert 'avg((extract(epoch from (t."delivered_at" - t."promised_at")) / 86400))' in sql
     assert 'min(t."order_value")' in sql and 'max(t."order_value")' in sql
     # A total's distinct count is a subquery of its own (see the test below).
     assert 'SELECT t."customer_id" AS value FROM "scor_data"."orders" AS t' in sql
@@ -475,11 +479,38 @@ ROLLUP_CASES: list[tuple[str, q.AggregateQuery, dict[str, object], str | None]] 
             q.Measure(
                 "m",
                 q.AggregateFunction.SUM,
-                q.Duration(field("created_at"), field("delivered_at"), q.DurationUnit.DAYS),
+                q.Duration(field("promised_at"), field("delivered_at"), q.DurationUnit.DAYS),
             )
         ),
         {},
         "plain field",
+    ),
+    (
+        "sum and average of a derived duration",
+        orders(
+            q.Measure("s", q.AggregateFunction.SUM, FULFILLMENT_DAYS),
+            q.Measure("a", q.AggregateFunction.AVG, FULFILLMENT_DAYS, DELIVERED),
+        ),
+        {},
+        None,
+    ),
+    (
+        "the derived duration's fields the other way round",
+        orders(
+            q.Measure(
+                "a",
+                q.AggregateFunction.AVG,
+                q.Duration(field("delivered_at"), field("created_at"), q.DurationUnit.DAYS),
+            )
+        ),
+        {},
+        "plain field",
+    ),
+    (
+        "maximum of a derived duration",
+        orders(q.Measure("x", q.AggregateFunction.MAX, FULFILLMENT_DAYS)),
+        {},
+        "only COUNT(*)",
     ),
     (
         "sum of a related field",
@@ -634,3 +665,28 @@ def test_rollup_avg_is_sum_over_row_count(models: dict[str, ObjectModel]) -> Non
         statement.sql,
     )
     assert 't."bucket" >= $' in statement.sql
+
+
+def test_a_derived_duration_is_read_from_its_stored_seconds(
+    models: dict[str, ObjectModel],
+) -> None:
+    """Raw rows and rollups alike divide the summed seconds once: the same arithmetic, so the two
+    agree to the last digit; the rollups count the rows that have a duration."""
+    measures = (
+        q.Measure("s", q.AggregateFunction.SUM, FULFILLMENT_DAYS),
+        q.Measure("a", q.AggregateFunction.AVG, FULFILLMENT_DAYS, DELIVERED),
+    )
+    raw = build(orders(*measures), models, allow_rollups=False)
+    assert 'sum(t."fulfillment_seconds") / 86400' in raw.sql
+    assert 'avg(t."fulfillment_seconds") FILTER (WHERE (t."status" = $' in raw.sql
+    assert "extract(epoch" not in raw.sql
+    rolled = build(orders(*measures), models)
+    assert rolled.used_rollups
+    assert 'sum(t."count__fulfillment_seconds") > 0 THEN sum(t."sum__fulfillment_seconds")' in (
+        rolled.sql
+    )
+    assert re.search(
+        r'sum\(t."sum__fulfillment_seconds"\) FILTER \(WHERE .*\) / NULLIF\('
+        r'sum\(t."count__fulfillment_seconds"\) FILTER \(WHERE .*\), 0\) / 86400',
+        rolled.sql,
+    )

@@ -259,6 +259,7 @@ class Relationship(_message.Message):
     TARGET_FIELD_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     TARGET_TIME_WINDOW_FIELD_NUMBER: _builtins.int
+    CARRIED_FIELDS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name used in formulas, e.g. "customer"."""
     target_object_model_code: _builtins.str
@@ -277,6 +278,14 @@ class Relationship(_message.Message):
         place (master data). Many-to-one only; a search hint for reads of recent rows, never a filter.
         """
 
+    @_builtins.property
+    def carried_fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___Field]:
+        """Fields of the related row (many-to-one only) that each row keeps a copy of, in the column
+        "<relationship name>__<field name>" (e.g. order__status); kept current by ingest on both
+        sides, so filters and breakdowns on them read no related rows. Absent while the related row
+        is missing.
+        """
+
     def __init__(
         self,
         *,
@@ -287,10 +296,11 @@ class Relationship(_message.Message):
         target_field: _builtins.str = ...,
         description: _builtins.str = ...,
         target_time_window: Global___TimeWindow | None = ...,
+        carried_fields: _abc.Iterable[Global___Field] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["target_time_window", b"target_time_window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cardinality", b"cardinality", "description", b"description", "name", b"name", "source_field", b"source_field", "target_field", b"target_field", "target_object_model_code", b"target_object_model_code", "target_time_window", b"target_time_window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cardinality", b"cardinality", "carried_fields", b"carried_fields", "description", b"description", "name", b"name", "source_field", b"source_field", "target_field", b"target_field", "target_object_model_code", b"target_object_model_code", "target_time_window", b"target_time_window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -338,6 +348,7 @@ class ObjectModel(_message.Message):
     RELATIONSHIPS_FIELD_NUMBER: _builtins.int
     VALUE_CHAIN_CODES_FIELD_NUMBER: _builtins.int
     DERIVED_FIELDS_FIELD_NUMBER: _builtins.int
+    DERIVED_DURATIONS_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """Stable code, e.g. "ORDER"."""
     name: _builtins.str
@@ -366,6 +377,12 @@ class ObjectModel(_message.Message):
     def derived_fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___DerivedField]:
         """Booleans the platform derives from two fields of each row; clients never send them."""
 
+    @_builtins.property
+    def derived_durations(self) -> _containers.RepeatedCompositeFieldContainer[Global___DerivedDuration]:
+        """Durations between two time fields of each row that the platform stores; clients never
+        send them.
+        """
+
     def __init__(
         self,
         *,
@@ -379,14 +396,57 @@ class ObjectModel(_message.Message):
         relationships: _abc.Iterable[Global___Relationship] | None = ...,
         value_chain_codes: _abc.Iterable[_builtins.str] | None = ...,
         derived_fields: _abc.Iterable[Global___DerivedField] | None = ...,
+        derived_durations: _abc.Iterable[Global___DerivedDuration] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "derived_fields", b"derived_fields", "description", b"description", "fields", b"fields", "name", b"name", "relationships", b"relationships", "schema_name", b"schema_name", "table_name", b"table_name", "time_field", b"time_field", "value_chain_codes", b"value_chain_codes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "derived_durations", b"derived_durations", "derived_fields", b"derived_fields", "description", b"description", "fields", b"fields", "name", b"name", "relationships", b"relationships", "schema_name", b"schema_name", "table_name", b"table_name", "time_field", b"time_field", "value_chain_codes", b"value_chain_codes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ObjectModel: _TypeAlias = ObjectModel  # noqa: Y015
+
+@_typing.final
+class DerivedDuration(_message.Message):
+    """The seconds from one time field of a row to another, stored with the row; the rollups keep
+    its sum and how many rows have it, so the total or average of that duration (e.g.
+    avg(duration_days(created_at, delivered_at))) is answered from them. Absent when either field
+    is absent.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    EXPRESSION_FIELD_NUMBER: _builtins.int
+    START_FIELD_FIELD_NUMBER: _builtins.int
+    END_FIELD_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Name, e.g. "fulfillment_seconds"."""
+    description: _builtins.str
+    """What the value means."""
+    expression: _builtins.str
+    """The definition, e.g. "seconds(created_at, delivered_at)"."""
+    start_field: _builtins.str
+    """The field the duration starts at, e.g. "created_at"."""
+    end_field: _builtins.str
+    """The field the duration ends at, e.g. "delivered_at"."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        expression: _builtins.str = ...,
+        start_field: _builtins.str = ...,
+        end_field: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "end_field", b"end_field", "expression", b"expression", "name", b"name", "start_field", b"start_field"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DerivedDuration: _TypeAlias = DerivedDuration  # noqa: Y015
 
 @_typing.final
 class DerivedField(_message.Message):

@@ -18,7 +18,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file analytics/catalog/v1/catalog.proto.
  */
 export const file_analytics_catalog_v1_catalog: GenFile = /*@__PURE__*/
-  fileDesc("CiJhbmFseXRpY3MvY2F0YWxvZy92MS9jYXRhbG9nLnByb3RvEhRhbmFseXRpY3MuY2F0YWxvZy52MSJmCgpWYWx1ZUNoYWluEgwKBGNvZGUYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIUCgxtb2R1bGVfY29kZXMYBCADKAkSEQoJa3BpX2NvdW50GAUgASgFImYKBk1vZHVsZRIMCgRjb2RlGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSGAoQdmFsdWVfY2hhaW5fY29kZRgEIAEoCRIRCglrcGlfY291bnQYBSABKAUingEKBUZpZWxkEgwKBG5hbWUYASABKAkSLQoEdHlwZRgCIAEoDjIfLmFuYWx5dGljcy5jYXRhbG9nLnYxLkZpZWxkVHlwZRITCgtkZXNjcmlwdGlvbhgDIAEoCRIQCghyZXF1aXJlZBgEIAEoCBILCgNrZXkYBSABKAgSFgoOYWxsb3dlZF92YWx1ZXMYBiADKAkSDAoEdW5pdBgHIAEoCSL1AQoMUmVsYXRpb25zaGlwEgwKBG5hbWUYASABKAkSIAoYdGFyZ2V0X29iamVjdF9tb2RlbF9jb2RlGAIgASgJEjYKC2NhcmRpbmFsaXR5GAMgASgOMiEuYW5hbHl0aWNzLmNhdGFsb2cudjEuQ2FyZGluYWxpdHkSFAoMc291cmNlX2ZpZWxkGAQgASgJEhQKDHRhcmdldF9maWVsZBgFIAEoCRITCgtkZXNjcmlwdGlvbhgGIAEoCRI8ChJ0YXJnZXRfdGltZV93aW5kb3cYByABKAsyIC5hbmFseXRpY3MuY2F0YWxvZy52MS5UaW1lV2luZG93IjUKClRpbWVXaW5kb3cSEwoLZGF5c19iZWZvcmUYASABKAUSEgoKZGF5c19hZnRlchgCIAEoBSK6AgoLT2JqZWN0TW9kZWwSDAoEY29kZRgBIAEoCRIMCgRuYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhMKC3NjaGVtYV9uYW1lGAQgASgJEhIKCnRhYmxlX25hbWUYBSABKAkSEgoKdGltZV9maWVsZBgGIAEoCRIrCgZmaWVsZHMYByADKAsyGy5hbmFseXRpY3MuY2F0YWxvZy52MS5GaWVsZBI5Cg1yZWxhdGlvbnNoaXBzGAggAygLMiIuYW5hbHl0aWNzLmNhdGFsb2cudjEuUmVsYXRpb25zaGlwEhkKEXZhbHVlX2NoYWluX2NvZGVzGAkgAygJEjoKDmRlcml2ZWRfZmllbGRzGAogAygLMiIuYW5hbHl0aWNzLmNhdGFsb2cudjEuRGVyaXZlZEZpZWxkIoIBCgxEZXJpdmVkRmllbGQSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRISCgpleHByZXNzaW9uGAMgASgJEhIKCmxlZnRfZmllbGQYBCABKAkSEgoKY29tcGFyYXRvchgFIAEoCRITCgtyaWdodF9maWVsZBgGIAEoCSJSCgpUaHJlc2hvbGRzEhQKB3dhcm5pbmcYASABKAFIAIgBARIVCghjcml0aWNhbBgCIAEoAUgBiAEBQgoKCF93YXJuaW5nQgsKCV9jcml0aWNhbCK2AwoNS3BpRGVmaW5pdGlvbhIMCgRjb2RlGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSGAoQdmFsdWVfY2hhaW5fY29kZRgEIAEoCRITCgttb2R1bGVfY29kZRgFIAEoCRIMCgR1bml0GAYgASgJEi8KCWRpcmVjdGlvbhgHIAEoDjIcLmFuYWx5dGljcy50eXBlLnYxLkRpcmVjdGlvbhITCgZ0YXJnZXQYCCABKAFIAIgBARI0Cgp0aHJlc2hvbGRzGAkgASgLMiAuYW5hbHl0aWNzLmNhdGFsb2cudjEuVGhyZXNob2xkcxIjChtyZXF1aXJlZF9vYmplY3RfbW9kZWxfY29kZXMYCiADKAkSDwoHZm9ybXVsYRgLIAEoCRIbChNjb21wb25lbnRfa3BpX2NvZGVzGAwgAygJEhcKD2NhdGFsb2dfdmVyc2lvbhgNIAEoCRIMCgR0YWdzGA4gAygJEjYKCnJvd19hY2Nlc3MYDyABKAsyIi5hbmFseXRpY3MuY2F0YWxvZy52MS5LcGlSb3dBY2Nlc3NCCQoHX3RhcmdldCJ1CgxLcGlSb3dBY2Nlc3MSMQoEa2luZBgBIAEoDjIjLmFuYWx5dGljcy5jYXRhbG9nLnYxLlJvd0FjY2Vzc0tpbmQSMgoFcnVsZXMYAiADKAsyIy5hbmFseXRpY3MuY2F0YWxvZy52MS5Sb3dBY2Nlc3NSdWxlIpQBCg1Sb3dBY2Nlc3NSdWxlEhkKEW9iamVjdF9tb2RlbF9jb2RlGAEgASgJEg0KBWZpZWxkGAIgASgJEg0KBWNsYWltGAMgASgJEiMKG2hpZXJhcmNoeV9vYmplY3RfbW9kZWxfY29kZRgEIAEoCRIlCh1oaWVyYXJjaHlfcGFyZW50X3JlbGF0aW9uc2hpcBgFIAEoCSJRCg5LcGlTYW1wbGVQb2ludBIwCgxidWNrZXRfc3RhcnQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBXZhbHVlGAIgASgBIn4KD0xpc3RLcGlzUmVxdWVzdBIYChB2YWx1ZV9jaGFpbl9jb2RlGAEgASgJEhMKC21vZHVsZV9jb2RlGAIgASgJEg4KBnNlYXJjaBgDIAEoCRIsCgRwYWdlGAQgASgLMh4uYW5hbHl0aWNzLnR5cGUudjEuUGFnZVJlcXVlc3QidAoQTGlzdEtwaXNSZXNwb25zZRIxCgRrcGlzGAEgAygLMiMuYW5hbHl0aWNzLmNhdGFsb2cudjEuS3BpRGVmaW5pdGlvbhItCgRwYWdlGAIgASgLMh8uYW5hbHl0aWNzLnR5cGUudjEuUGFnZVJlc3BvbnNlIh0KDUdldEtwaVJlcXVlc3QSDAoEY29kZRgBIAEoCSJCCg5HZXRLcGlSZXNwb25zZRIwCgNrcGkYASABKAsyIy5hbmFseXRpY3MuY2F0YWxvZy52MS5LcGlEZWZpbml0aW9uIi4KF0xpc3RLcGlzQnlNb2R1bGVSZXF1ZXN0EhMKC21vZHVsZV9jb2RlGAEgASgJInsKGExpc3RLcGlzQnlNb2R1bGVSZXNwb25zZRIsCgZtb2R1bGUYASABKAsyHC5hbmFseXRpY3MuY2F0YWxvZy52MS5Nb2R1bGUSMQoEa3BpcxgCIAMoCzIjLmFuYWx5dGljcy5jYXRhbG9nLnYxLktwaURlZmluaXRpb24iJwoTR2V0S3BpU2FtcGxlUmVxdWVzdBIQCghrcGlfY29kZRgBIAEoCSKJAQoUR2V0S3BpU2FtcGxlUmVzcG9uc2USEAoIa3BpX2NvZGUYASABKAkSKQoGcGVyaW9kGAIgASgOMhkuYW5hbHl0aWNzLnR5cGUudjEuUGVyaW9kEjQKBnBvaW50cxgDIAMoCzIkLmFuYWx5dGljcy5jYXRhbG9nLnYxLktwaVNhbXBsZVBvaW50IjMKF0xpc3RPYmplY3RNb2RlbHNSZXF1ZXN0EhgKEHZhbHVlX2NoYWluX2NvZGUYASABKAkiVAoYTGlzdE9iamVjdE1vZGVsc1Jlc3BvbnNlEjgKDW9iamVjdF9tb2RlbHMYASADKAsyIS5hbmFseXRpY3MuY2F0YWxvZy52MS5PYmplY3RNb2RlbCIlChVHZXRPYmplY3RNb2RlbFJlcXVlc3QSDAoEY29kZRgBIAEoCSJRChZHZXRPYmplY3RNb2RlbFJlc3BvbnNlEjcKDG9iamVjdF9tb2RlbBgBIAEoCzIhLmFuYWx5dGljcy5jYXRhbG9nLnYxLk9iamVjdE1vZGVsIjgKG0dldE9iamVjdE1vZGVsU2FtcGxlUmVxdWVzdBIZChFvYmplY3RfbW9kZWxfY29kZRgBIAEoCSJgChxHZXRPYmplY3RNb2RlbFNhbXBsZVJlc3BvbnNlEhkKEW9iamVjdF9tb2RlbF9jb2RlGAEgASgJEiUKBHJvd3MYAiADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ii4KEkxpc3RNb2R1bGVzUmVxdWVzdBIYChB2YWx1ZV9jaGFpbl9jb2RlGAEgASgJIkQKE0xpc3RNb2R1bGVzUmVzcG9uc2USLQoHbW9kdWxlcxgBIAMoCzIcLmFuYWx5dGljcy5jYXRhbG9nLnYxLk1vZHVsZSIgChBHZXRNb2R1bGVSZXF1ZXN0EgwKBGNvZGUYASABKAkiQQoRR2V0TW9kdWxlUmVzcG9uc2USLAoGbW9kdWxlGAEgASgLMhwuYW5hbHl0aWNzLmNhdGFsb2cudjEuTW9kdWxlIhgKFkxpc3RWYWx1ZUNoYWluc1JlcXVlc3QimQEKF0xpc3RWYWx1ZUNoYWluc1Jlc3BvbnNlEjYKDHZhbHVlX2NoYWlucxgBIAMoCzIgLmFuYWx5dGljcy5jYXRhbG9nLnYxLlZhbHVlQ2hhaW4SFwoPY2F0YWxvZ192ZXJzaW9uGAIgASgJEi0KCWxvYWRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqtQEKCUZpZWxkVHlwZRIaChZGSUVMRF9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRRklFTERfVFlQRV9TVFJJTkcQARIWChJGSUVMRF9UWVBFX0lOVEVHRVIQAhIWChJGSUVMRF9UWVBFX0RFQ0lNQUwQAxIWChJGSUVMRF9UWVBFX0JPT0xFQU4QBBIYChRGSUVMRF9UWVBFX1RJTUVTVEFNUBAFEhMKD0ZJRUxEX1RZUEVfREFURRAGKoABCgtDYXJkaW5hbGl0eRIbChdDQVJESU5BTElUWV9VTlNQRUNJRklFRBAAEhsKF0NBUkRJTkFMSVRZX01BTllfVE9fT05FEAESGwoXQ0FSRElOQUxJVFlfT05FX1RPX01BTlkQAhIaChZDQVJESU5BTElUWV9PTkVfVE9fT05FEAMqbAoNUm93QWNjZXNzS2luZBIfChtST1dfQUNDRVNTX0tJTkRfVU5TUEVDSUZJRUQQABIYChRST1dfQUNDRVNTX0tJTkRfUkJBQxABEiAKHFJPV19BQ0NFU1NfS0lORF9EWU5BTUlDX1JCQUMQAjLlCgoOQ2F0YWxvZ1NlcnZpY2USawoITGlzdEtwaXMSJS5hbmFseXRpY3MuY2F0YWxvZy52MS5MaXN0S3Bpc1JlcXVlc3QaJi5hbmFseXRpY3MuY2F0YWxvZy52MS5MaXN0S3Bpc1Jlc3BvbnNlIhCC0+STAgoSCC92MS9rcGlzEmwKBkdldEtwaRIjLmFuYWx5dGljcy5jYXRhbG9nLnYxLkdldEtwaVJlcXVlc3QaJC5hbmFseXRpY3MuY2F0YWxvZy52MS5HZXRLcGlSZXNwb25zZSIXgtPkkwIREg8vdjEva3Bpcy97Y29kZX0SmAEKEExpc3RLcGlzQnlNb2R1bGUSLS5hbmFseXRpY3MuY2F0YWxvZy52MS5MaXN0S3Bpc0J5TW9kdWxlUmVxdWVzdBouLmFuYWx5dGljcy5jYXRhbG9nLnYxLkxpc3RLcGlzQnlNb2R1bGVSZXNwb25zZSIlgtPkkwIfEh0vdjEva3Bpcy9tb2R1bGUve21vZHVsZV9jb2RlfRKJAQoMR2V0S3BpU2FtcGxlEikuYW5hbHl0aWNzLmNhdGFsb2cudjEuR2V0S3BpU2FtcGxlUmVxdWVzdBoqLmFuYWx5dGljcy5jYXRhbG9nLnYxLkdldEtwaVNhbXBsZVJlc3BvbnNlIiKC0+STAhwSGi92MS9rcGlzL3trcGlfY29kZX0vc2FtcGxlEowBChBMaXN0T2JqZWN0TW9kZWxzEi0uYW5hbHl0aWNzLmNhdGFsb2cudjEuTGlzdE9iamVjdE1vZGVsc1JlcXVlc3QaLi5hbmFseXRpY3MuY2F0YWxvZy52MS5MaXN0T2JqZWN0TW9kZWxzUmVzcG9uc2UiGYLT5JMCExIRL3YxL29iamVjdC1tb2RlbHMSjQEKDkdldE9iamVjdE1vZGVsEisuYW5hbHl0aWNzLmNhdGFsb2cudjEuR2V0T2JqZWN0TW9kZWxSZXF1ZXN0GiwuYW5hbHl0aWNzLmNhdGFsb2cudjEuR2V0T2JqZWN0TW9kZWxSZXNwb25zZSIggtPkkwIaEhgvdjEvb2JqZWN0LW1vZGVscy97Y29kZX0SswEKFEdldE9iamVjdE1vZGVsU2FtcGxlEjEuYW5hbHl0aWNzLmNhdGFsb2cudjEuR2V0T2JqZWN0TW9kZWxTYW1wbGVSZXF1ZXN0GjIuYW5hbHl0aWNzLmNhdGFsb2cudjEuR2V0T2JqZWN0TW9kZWxTYW1wbGVSZXNwb25zZSI0gtPkkwIuEiwvdjEvb2JqZWN0LW1vZGVscy97b2JqZWN0X21vZGVsX2NvZGV9L3NhbXBsZRJ3CgtMaXN0TW9kdWxlcxIoLmFuYWx5dGljcy5jYXRhbG9nLnYxLkxpc3RNb2R1bGVzUmVxdWVzdBopLmFuYWx5dGljcy5jYXRhbG9nLnYxLkxpc3RNb2R1bGVzUmVzcG9uc2UiE4LT5JMCDRILL3YxL21vZHVsZXMSeAoJR2V0TW9kdWxlEiYuYW5hbHl0aWNzLmNhdGFsb2cudjEuR2V0TW9kdWxlUmVxdWVzdBonLmFuYWx5dGljcy5jYXRhbG9nLnYxLkdldE1vZHVsZVJlc3BvbnNlIhqC0+STAhQSEi92MS9tb2R1bGVzL3tjb2RlfRKIAQoPTGlzdFZhbHVlQ2hhaW5zEiwuYW5hbHl0aWNzLmNhdGFsb2cudjEuTGlzdFZhbHVlQ2hhaW5zUmVxdWVzdBotLmFuYWx5dGljcy5jYXRhbG9nLnYxLkxpc3RWYWx1ZUNoYWluc1Jlc3BvbnNlIhiC0+STAhISEC92MS92YWx1ZS1jaGFpbnNiBnByb3RvMw", [file_analytics_type_v1_types, file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CiJhbmFseXRpY3MvY2F0YWxvZy92MS9jYXRhbG9nLnByb3RvEhRhbmFseXRpY3MuY2F0YWxvZy52MSJmCgpWYWx1ZUNoYWluEgwKBGNvZGUYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIUCgxtb2R1bGVfY29kZXMYBCADKAkSEQoJa3BpX2NvdW50GAUgASgFImYKBk1vZHVsZRIMCgRjb2RlGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSGAoQdmFsdWVfY2hhaW5fY29kZRgEIAEoCRIRCglrcGlfY291bnQYBSABKAUingEKBUZpZWxkEgwKBG5hbWUYASABKAkSLQoEdHlwZRgCIAEoDjIfLmFuYWx5dGljcy5jYXRhbG9nLnYxLkZpZWxkVHlwZRITCgtkZXNjcmlwdGlvbhgDIAEoCRIQCghyZXF1aXJlZBgEIAEoCBILCgNrZXkYBSABKAgSFgoOYWxsb3dlZF92YWx1ZXMYBiADKAkSDAoEdW5pdBgHIAEoCSKqAgoMUmVsYXRpb25zaGlwEgwKBG5hbWUYASABKAkSIAoYdGFyZ2V0X29iamVjdF9tb2RlbF9jb2RlGAIgASgJEjYKC2NhcmRpbmFsaXR5GAMgASgOMiEuYW5hbHl0aWNzLmNhdGFsb2cudjEuQ2FyZGluYWxpdHkSFAoMc291cmNlX2ZpZWxkGAQgASgJEhQKDHRhcmdldF9maWVsZBgFIAEoCRITCgtkZXNjcmlwdGlvbhgGIAEoCRI8ChJ0YXJnZXRfdGltZV93aW5kb3cYByABKAsyIC5hbmFseXRpY3MuY2F0YWxvZy52MS5UaW1lV2luZG93EjMKDmNhcnJpZWRfZmllbGRzGAggAygLMhsuYW5hbHl0aWNzLmNhdGFsb2cudjEuRmllbGQiNQoKVGltZVdpbmRvdxITCgtkYXlzX2JlZm9yZRgBIAEoBRISCgpkYXlzX2FmdGVyGAIgASgFIvwCCgtPYmplY3RNb2RlbBIMCgRjb2RlGAEgASgJEgwKBG5hbWUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSEwoLc2NoZW1hX25hbWUYBCABKAkSEgoKdGFibGVfbmFtZRgFIAEoCRISCgp0aW1lX2ZpZWxkGAYgASgJEisKBmZpZWxkcxgHIAMoCzIbLmFuYWx5dGljcy5jYXRhbG9nLnYxLkZpZWxkEjkKDXJlbGF0aW9uc2hpcHMYCCADKAsyIi5hbmFseXRpY3MuY2F0YWxvZy52MS5SZWxhdGlvbnNoaXASGQoRdmFsdWVfY2hhaW5fY29kZXMYCSADKAkSOgoOZGVyaXZlZF9maWVsZHMYCiADKAsyIi5hbmFseXRpY3MuY2F0YWxvZy52MS5EZXJpdmVkRmllbGQSQAoRZGVyaXZlZF9kdXJhdGlvbnMYCyADKAsyJS5hbmFseXRpY3MuY2F0YWxvZy52MS5EZXJpdmVkRHVyYXRpb24icAoPRGVyaXZlZER1cmF0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSEgoKZXhwcmVzc2lvbhgDIAEoCRITCgtzdGFydF9maWVsZBgEIAEoCRIRCgllbmRfZmllbGQYBSABKAkiggEKDERlcml2ZWRGaWVsZBIMCgRuYW1lGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJEhIKCmV4cHJlc3Npb24YAyABKAkSEgoKbGVmdF9maWVsZBgEIAEoCRISCgpjb21wYXJhdG9yGAUgASgJEhMKC3JpZ2h0X2ZpZWxkGAYgASgJIlIKClRocmVzaG9sZHMSFAoHd2FybmluZxgBIAEoAUgAiAEBEhUKCGNyaXRpY2FsGAIgASgBSAGIAQFCCgoIX3dhcm5pbmdCCwoJX2NyaXRpY2FsIrYDCg1LcGlEZWZpbml0aW9uEgwKBGNvZGUYASABKAkSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIYChB2YWx1ZV9jaGFpbl9jb2RlGAQgASgJEhMKC21vZHVsZV9jb2RlGAUgASgJEgwKBHVuaXQYBiABKAkSLwoJZGlyZWN0aW9uGAcgASgOMhwuYW5hbHl0aWNzLnR5cGUudjEuRGlyZWN0aW9uEhMKBnRhcmdldBgIIAEoAUgAiAEBEjQKCnRocmVzaG9sZHMYCSABKAsyIC5hbmFseXRpY3MuY2F0YWxvZy52MS5UaHJlc2hvbGRzEiMKG3JlcXVpcmVkX29iamVjdF9tb2RlbF9jb2RlcxgKIAMoCRIPCgdmb3JtdWxhGAsgASgJEhsKE2NvbXBvbmVudF9rcGlfY29kZXMYDCADKAkSFwoPY2F0YWxvZ192ZXJzaW9uGA0gASgJEgwKBHRhZ3MYDiADKAkSNgoKcm93X2FjY2VzcxgPIAEoCzIiLmFuYWx5dGljcy5jYXRhbG9nLnYxLktwaVJvd0FjY2Vzc0IJCgdfdGFyZ2V0InUKDEtwaVJvd0FjY2VzcxIxCgRraW5kGAEgASgOMiMuYW5hbHl0aWNzLmNhdGFsb2cudjEuUm93QWNjZXNzS2luZBIyCgVydWxlcxgCIAMoCzIjLmFuYWx5dGljcy5jYXRhbG9nLnYxLlJvd0FjY2Vzc1J1bGUilAEKDVJvd0FjY2Vzc1J1bGUSGQoRb2JqZWN0X21vZGVsX2NvZGUYASABKAkSDQoFZmllbGQYAiABKAkSDQoFY2xhaW0YAyABKAkSIwobaGllcmFyY2h5X29iamVjdF9tb2RlbF9jb2RlGAQgASgJEiUKHWhpZXJhcmNoeV9wYXJlbnRfcmVsYXRpb25zaGlwGAUgASgJIlEKDktwaVNhbXBsZVBvaW50EjAKDGJ1Y2tldF9zdGFydBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFdmFsdWUYAiABKAEifgoPTGlzdEtwaXNSZXF1ZXN0EhgKEHZhbHVlX2NoYWluX2NvZGUYASABKAkSEwoLbW9kdWxlX2NvZGUYAiABKAkSDgoGc2VhcmNoGAMgASgJEiwKBHBhZ2UYBCABKAsyHi5hbmFseXRpY3MudHlwZS52MS5QYWdlUmVxdWVzdCJ0ChBMaXN0S3Bpc1Jlc3BvbnNlEjEKBGtwaXMYASADKAsyIy5hbmFseXRpY3MuY2F0YWxvZy52MS5LcGlEZWZpbml0aW9uEi0KBHBhZ2UYAiABKAsyHy5hbmFseXRpY3MudHlwZS52MS5QYWdlUmVzcG9uc2UiHQoNR2V0S3BpUmVxdWVzdBIMCgRjb2RlGAEgASgJIkIKDkdldEtwaVJlc3BvbnNlEjAKA2twaRgBIAEoCzIjLmFuYWx5dGljcy5jYXRhbG9nLnYxLktwaURlZmluaXRpb24iLgoXTGlzdEtwaXNCeU1vZHVsZVJlcXVlc3QSEwoLbW9kdWxlX2NvZGUYASABKAkiewoYTGlzdEtwaXNCeU1vZHVsZVJlc3BvbnNlEiwKBm1vZHVsZRgBIAEoCzIcLmFuYWx5dGljcy5jYXRhbG9nLnYxLk1vZHVsZRIxCgRrcGlzGAIgAygLMiMuYW5hbHl0aWNzLmNhdGFsb2cudjEuS3BpRGVmaW5pdGlvbiInChNHZXRLcGlTYW1wbGVSZXF1ZXN0EhAKCGtwaV9jb2RlGAEgASgJIokBChRHZXRLcGlTYW1wbGVSZXNwb25zZRIQCghrcGlfY29kZRgBIAEoCRIpCgZwZXJpb2QYAiABKA4yGS5hbmFseXRpY3MudHlwZS52MS5QZXJpb2QSNAoGcG9pbnRzGAMgAygLMiQuYW5hbHl0aWNzLmNhdGFsb2cudjEuS3BpU2FtcGxlUG9pbnQiMwoXTGlzdE9iamVjdE1vZGVsc1JlcXVlc3QSGAoQdmFsdWVfY2hhaW5fY29kZRgBIAEoCSJUChhMaXN0T2JqZWN0TW9kZWxzUmVzcG9uc2USOAoNb2JqZWN0X21vZGVscxgBIAMoCzIhLmFuYWx5dGljcy5jYXRhbG9nLnYxLk9iamVjdE1vZGVsIiUKFUdldE9iamVjdE1vZGVsUmVxdWVzdBIMCgRjb2RlGAEgASgJIlEKFkdldE9iamVjdE1vZGVsUmVzcG9uc2USNwoMb2JqZWN0X21vZGVsGAEgASgLMiEuYW5hbHl0aWNzLmNhdGFsb2cudjEuT2JqZWN0TW9kZWwiOAobR2V0T2JqZWN0TW9kZWxTYW1wbGVSZXF1ZXN0EhkKEW9iamVjdF9tb2RlbF9jb2RlGAEgASgJImAKHEdldE9iamVjdE1vZGVsU2FtcGxlUmVzcG9uc2USGQoRb2JqZWN0X21vZGVsX2NvZGUYASABKAkSJQoEcm93cxgCIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiLgoSTGlzdE1vZHVsZXNSZXF1ZXN0EhgKEHZhbHVlX2NoYWluX2NvZGUYASABKAkiRAoTTGlzdE1vZHVsZXNSZXNwb25zZRItCgdtb2R1bGVzGAEgAygLMhwuYW5hbHl0aWNzLmNhdGFsb2cudjEuTW9kdWxlIiAKEEdldE1vZHVsZVJlcXVlc3QSDAoEY29kZRgBIAEoCSJBChFHZXRNb2R1bGVSZXNwb25zZRIsCgZtb2R1bGUYASABKAsyHC5hbmFseXRpY3MuY2F0YWxvZy52MS5Nb2R1bGUiGAoWTGlzdFZhbHVlQ2hhaW5zUmVxdWVzdCKZAQoXTGlzdFZhbHVlQ2hhaW5zUmVzcG9uc2USNgoMdmFsdWVfY2hhaW5zGAEgAygLMiAuYW5hbHl0aWNzLmNhdGFsb2cudjEuVmFsdWVDaGFpbhIXCg9jYXRhbG9nX3ZlcnNpb24YAiABKAkSLQoJbG9hZGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCq1AQoJRmllbGRUeXBlEhoKFkZJRUxEX1RZUEVfVU5TUEVDSUZJRUQQABIVChFGSUVMRF9UWVBFX1NUUklORxABEhYKEkZJRUxEX1RZUEVfSU5URUdFUhACEhYKEkZJRUxEX1RZUEVfREVDSU1BTBADEhYKEkZJRUxEX1RZUEVfQk9PTEVBThAEEhgKFEZJRUxEX1RZUEVfVElNRVNUQU1QEAUSEwoPRklFTERfVFlQRV9EQVRFEAYqgAEKC0NhcmRpbmFsaXR5EhsKF0NBUkRJTkFMSVRZX1VOU1BFQ0lGSUVEEAASGwoXQ0FSRElOQUxJVFlfTUFOWV9UT19PTkUQARIbChdDQVJESU5BTElUWV9PTkVfVE9fTUFOWRACEhoKFkNBUkRJTkFMSVRZX09ORV9UT19PTkUQAypsCg1Sb3dBY2Nlc3NLaW5kEh8KG1JPV19BQ0NFU1NfS0lORF9VTlNQRUNJRklFRBAAEhgKFFJPV19BQ0NFU1NfS0lORF9SQkFDEAESIAocUk9XX0FDQ0VTU19LSU5EX0RZTkFNSUNfUkJBQxACMuUKCg5DYXRhbG9nU2VydmljZRJrCghMaXN0S3BpcxIlLmFuYWx5dGljcy5jYXRhbG9nLnYxLkxpc3RLcGlzUmVxdWVzdBomLmFuYWx5dGljcy5jYXRhbG9nLnYxLkxpc3RLcGlzUmVzcG9uc2UiEILT5JMCChIIL3YxL2twaXMSbAoGR2V0S3BpEiMuYW5hbHl0aWNzLmNhdGFsb2cudjEuR2V0S3BpUmVxdWVzdBokLmFuYWx5dGljcy5jYXRhbG9nLnYxLkdldEtwaVJlc3BvbnNlIheC0+STAhESDy92MS9rcGlzL3tjb2RlfRKYAQoQTGlzdEtwaXNCeU1vZHVsZRItLmFuYWx5dGljcy5jYXRhbG9nLnYxLkxpc3RLcGlzQnlNb2R1bGVSZXF1ZXN0Gi4uYW5hbHl0aWNzLmNhdGFsb2cudjEuTGlzdEtwaXNCeU1vZHVsZVJlc3BvbnNlIiWC0+STAh8SHS92MS9rcGlzL21vZHVsZS97bW9kdWxlX2NvZGV9EokBCgxHZXRLcGlTYW1wbGUSKS5hbmFseXRpY3MuY2F0YWxvZy52MS5HZXRLcGlTYW1wbGVSZXF1ZXN0GiouYW5hbHl0aWNzLmNhdGFsb2cudjEuR2V0S3BpU2FtcGxlUmVzcG9uc2UiIoLT5JMCHBIaL3YxL2twaXMve2twaV9jb2RlfS9zYW1wbGUSjAEKEExpc3RPYmplY3RNb2RlbHMSLS5hbmFseXRpY3MuY2F0YWxvZy52MS5MaXN0T2JqZWN0TW9kZWxzUmVxdWVzdBouLmFuYWx5dGljcy5jYXRhbG9nLnYxLkxpc3RPYmplY3RNb2RlbHNSZXNwb25zZSIZgtPkkwITEhEvdjEvb2JqZWN0LW1vZGVscxKNAQoOR2V0T2JqZWN0TW9kZWwSKy5hbmFseXRpY3MuY2F0YWxvZy52MS5HZXRPYmplY3RNb2RlbFJlcXVlc3QaLC5hbmFseXRpY3MuY2F0YWxvZy52MS5HZXRPYmplY3RNb2RlbFJlc3BvbnNlIiCC0+STAhoSGC92MS9vYmplY3QtbW9kZWxzL3tjb2RlfRKzAQoUR2V0T2JqZWN0TW9kZWxTYW1wbGUSMS5hbmFseXRpY3MuY2F0YWxvZy52MS5HZXRPYmplY3RNb2RlbFNhbXBsZVJlcXVlc3QaMi5hbmFseXRpY3MuY2F0YWxvZy52MS5HZXRPYmplY3RNb2RlbFNhbXBsZVJlc3BvbnNlIjSC0+STAi4SLC92MS9vYmplY3QtbW9kZWxzL3tvYmplY3RfbW9kZWxfY29kZX0vc2FtcGxlEncKC0xpc3RNb2R1bGVzEiguYW5hbHl0aWNzLmNhdGFsb2cudjEuTGlzdE1vZHVsZXNSZXF1ZXN0GikuYW5hbHl0aWNzLmNhdGFsb2cudjEuTGlzdE1vZHVsZXNSZXNwb25zZSITgtPkkwINEgsvdjEvbW9kdWxlcxJ4CglHZXRNb2R1bGUSJi5hbmFseXRpY3MuY2F0YWxvZy52MS5HZXRNb2R1bGVSZXF1ZXN0GicuYW5hbHl0aWNzLmNhdGFsb2cudjEuR2V0TW9kdWxlUmVzcG9uc2UiGoLT5JMCFBISL3YxL21vZHVsZXMve2NvZGV9EogBCg9MaXN0VmFsdWVDaGFpbnMSLC5hbmFseXRpY3MuY2F0YWxvZy52MS5MaXN0VmFsdWVDaGFpbnNSZXF1ZXN0Gi0uYW5hbHl0aWNzLmNhdGFsb2cudjEuTGlzdFZhbHVlQ2hhaW5zUmVzcG9uc2UiGILT5JMCEhIQL3YxL3ZhbHVlLWNoYWluc2IGcHJvdG8z", [file_analytics_type_v1_types, file_google_api_annotations, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A value chain: the unit a licence is sold for (SCOR, CRM, Sales, Financial, ...).
@@ -236,6 +236,16 @@ export type Relationship = Message<"analytics.catalog.v1.Relationship"> & {
    * @generated from field: analytics.catalog.v1.TimeWindow target_time_window = 7;
    */
   targetTimeWindow?: TimeWindow | undefined;
+
+  /**
+   * Fields of the related row (many-to-one only) that each row keeps a copy of, in the column
+   * "<relationship name>__<field name>" (e.g. order__status); kept current by ingest on both
+   * sides, so filters and breakdowns on them read no related rows. Absent while the related row
+   * is missing.
+   *
+   * @generated from field: repeated analytics.catalog.v1.Field carried_fields = 8;
+   */
+  carriedFields: Field[];
 };
 
 /**
@@ -348,6 +358,14 @@ export type ObjectModel = Message<"analytics.catalog.v1.ObjectModel"> & {
    * @generated from field: repeated analytics.catalog.v1.DerivedField derived_fields = 10;
    */
   derivedFields: DerivedField[];
+
+  /**
+   * Durations between two time fields of each row that the platform stores; clients never
+   * send them.
+   *
+   * @generated from field: repeated analytics.catalog.v1.DerivedDuration derived_durations = 11;
+   */
+  derivedDurations: DerivedDuration[];
 };
 
 /**
@@ -356,6 +374,58 @@ export type ObjectModel = Message<"analytics.catalog.v1.ObjectModel"> & {
  */
 export const ObjectModelSchema: GenMessage<ObjectModel> = /*@__PURE__*/
   messageDesc(file_analytics_catalog_v1_catalog, 5);
+
+/**
+ * The seconds from one time field of a row to another, stored with the row; the rollups keep
+ * its sum and how many rows have it, so the total or average of that duration (e.g.
+ * avg(duration_days(created_at, delivered_at))) is answered from them. Absent when either field
+ * is absent.
+ *
+ * @generated from message analytics.catalog.v1.DerivedDuration
+ */
+export type DerivedDuration = Message<"analytics.catalog.v1.DerivedDuration"> & {
+  /**
+   * Name, e.g. "fulfillment_seconds".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What the value means.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * The definition, e.g. "seconds(created_at, delivered_at)".
+   *
+   * @generated from field: string expression = 3;
+   */
+  expression: string;
+
+  /**
+   * The field the duration starts at, e.g. "created_at".
+   *
+   * @generated from field: string start_field = 4;
+   */
+  startField: string;
+
+  /**
+   * The field the duration ends at, e.g. "delivered_at".
+   *
+   * @generated from field: string end_field = 5;
+   */
+  endField: string;
+};
+
+/**
+ * Describes the message analytics.catalog.v1.DerivedDuration.
+ * Use `create(DerivedDurationSchema)` to create a new message.
+ */
+export const DerivedDurationSchema: GenMessage<DerivedDuration> = /*@__PURE__*/
+  messageDesc(file_analytics_catalog_v1_catalog, 6);
 
 /**
  * A boolean derived from comparing two fields of the same row, stored with the row and kept by
@@ -414,7 +484,7 @@ export type DerivedField = Message<"analytics.catalog.v1.DerivedField"> & {
  * Use `create(DerivedFieldSchema)` to create a new message.
  */
 export const DerivedFieldSchema: GenMessage<DerivedField> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 6);
+  messageDesc(file_analytics_catalog_v1_catalog, 7);
 
 /**
  * Thresholds that colour a KPI value.
@@ -442,7 +512,7 @@ export type Thresholds = Message<"analytics.catalog.v1.Thresholds"> & {
  * Use `create(ThresholdsSchema)` to create a new message.
  */
 export const ThresholdsSchema: GenMessage<Thresholds> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 7);
+  messageDesc(file_analytics_catalog_v1_catalog, 8);
 
 /**
  * A KPI definition: metadata and the formula that computes it.
@@ -562,7 +632,7 @@ export type KpiDefinition = Message<"analytics.catalog.v1.KpiDefinition"> & {
  * Use `create(KpiDefinitionSchema)` to create a new message.
  */
 export const KpiDefinitionSchema: GenMessage<KpiDefinition> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 8);
+  messageDesc(file_analytics_catalog_v1_catalog, 9);
 
 /**
  * The row limits of a KPI. Roles bound to a part of a client's data (manager, sales) see only the
@@ -591,7 +661,7 @@ export type KpiRowAccess = Message<"analytics.catalog.v1.KpiRowAccess"> & {
  * Use `create(KpiRowAccessSchema)` to create a new message.
  */
 export const KpiRowAccessSchema: GenMessage<KpiRowAccess> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 9);
+  messageDesc(file_analytics_catalog_v1_catalog, 10);
 
 /**
  * One row limit: rows of `object_model_code` whose `field` matches the caller's `claim`.
@@ -643,7 +713,7 @@ export type RowAccessRule = Message<"analytics.catalog.v1.RowAccessRule"> & {
  * Use `create(RowAccessRuleSchema)` to create a new message.
  */
 export const RowAccessRuleSchema: GenMessage<RowAccessRule> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 10);
+  messageDesc(file_analytics_catalog_v1_catalog, 11);
 
 /**
  * One sample point of a KPI for previews.
@@ -671,7 +741,7 @@ export type KpiSamplePoint = Message<"analytics.catalog.v1.KpiSamplePoint"> & {
  * Use `create(KpiSamplePointSchema)` to create a new message.
  */
 export const KpiSamplePointSchema: GenMessage<KpiSamplePoint> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 11);
+  messageDesc(file_analytics_catalog_v1_catalog, 12);
 
 /**
  * Request of CatalogService.ListKpis.
@@ -713,7 +783,7 @@ export type ListKpisRequest = Message<"analytics.catalog.v1.ListKpisRequest"> & 
  * Use `create(ListKpisRequestSchema)` to create a new message.
  */
 export const ListKpisRequestSchema: GenMessage<ListKpisRequest> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 12);
+  messageDesc(file_analytics_catalog_v1_catalog, 13);
 
 /**
  * Response of CatalogService.ListKpis.
@@ -741,7 +811,7 @@ export type ListKpisResponse = Message<"analytics.catalog.v1.ListKpisResponse"> 
  * Use `create(ListKpisResponseSchema)` to create a new message.
  */
 export const ListKpisResponseSchema: GenMessage<ListKpisResponse> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 13);
+  messageDesc(file_analytics_catalog_v1_catalog, 14);
 
 /**
  * Request of CatalogService.GetKpi.
@@ -762,7 +832,7 @@ export type GetKpiRequest = Message<"analytics.catalog.v1.GetKpiRequest"> & {
  * Use `create(GetKpiRequestSchema)` to create a new message.
  */
 export const GetKpiRequestSchema: GenMessage<GetKpiRequest> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 14);
+  messageDesc(file_analytics_catalog_v1_catalog, 15);
 
 /**
  * Response of CatalogService.GetKpi.
@@ -783,7 +853,7 @@ export type GetKpiResponse = Message<"analytics.catalog.v1.GetKpiResponse"> & {
  * Use `create(GetKpiResponseSchema)` to create a new message.
  */
 export const GetKpiResponseSchema: GenMessage<GetKpiResponse> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 15);
+  messageDesc(file_analytics_catalog_v1_catalog, 16);
 
 /**
  * Request of CatalogService.ListKpisByModule.
@@ -804,7 +874,7 @@ export type ListKpisByModuleRequest = Message<"analytics.catalog.v1.ListKpisByMo
  * Use `create(ListKpisByModuleRequestSchema)` to create a new message.
  */
 export const ListKpisByModuleRequestSchema: GenMessage<ListKpisByModuleRequest> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 16);
+  messageDesc(file_analytics_catalog_v1_catalog, 17);
 
 /**
  * Response of CatalogService.ListKpisByModule.
@@ -832,7 +902,7 @@ export type ListKpisByModuleResponse = Message<"analytics.catalog.v1.ListKpisByM
  * Use `create(ListKpisByModuleResponseSchema)` to create a new message.
  */
 export const ListKpisByModuleResponseSchema: GenMessage<ListKpisByModuleResponse> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 17);
+  messageDesc(file_analytics_catalog_v1_catalog, 18);
 
 /**
  * Request of CatalogService.GetKpiSample.
@@ -853,7 +923,7 @@ export type GetKpiSampleRequest = Message<"analytics.catalog.v1.GetKpiSampleRequ
  * Use `create(GetKpiSampleRequestSchema)` to create a new message.
  */
 export const GetKpiSampleRequestSchema: GenMessage<GetKpiSampleRequest> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 18);
+  messageDesc(file_analytics_catalog_v1_catalog, 19);
 
 /**
  * Response of CatalogService.GetKpiSample.
@@ -888,7 +958,7 @@ export type GetKpiSampleResponse = Message<"analytics.catalog.v1.GetKpiSampleRes
  * Use `create(GetKpiSampleResponseSchema)` to create a new message.
  */
 export const GetKpiSampleResponseSchema: GenMessage<GetKpiSampleResponse> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 19);
+  messageDesc(file_analytics_catalog_v1_catalog, 20);
 
 /**
  * Request of CatalogService.ListObjectModels.
@@ -909,7 +979,7 @@ export type ListObjectModelsRequest = Message<"analytics.catalog.v1.ListObjectMo
  * Use `create(ListObjectModelsRequestSchema)` to create a new message.
  */
 export const ListObjectModelsRequestSchema: GenMessage<ListObjectModelsRequest> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 20);
+  messageDesc(file_analytics_catalog_v1_catalog, 21);
 
 /**
  * Response of CatalogService.ListObjectModels.
@@ -930,7 +1000,7 @@ export type ListObjectModelsResponse = Message<"analytics.catalog.v1.ListObjectM
  * Use `create(ListObjectModelsResponseSchema)` to create a new message.
  */
 export const ListObjectModelsResponseSchema: GenMessage<ListObjectModelsResponse> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 21);
+  messageDesc(file_analytics_catalog_v1_catalog, 22);
 
 /**
  * Request of CatalogService.GetObjectModel.
@@ -951,7 +1021,7 @@ export type GetObjectModelRequest = Message<"analytics.catalog.v1.GetObjectModel
  * Use `create(GetObjectModelRequestSchema)` to create a new message.
  */
 export const GetObjectModelRequestSchema: GenMessage<GetObjectModelRequest> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 22);
+  messageDesc(file_analytics_catalog_v1_catalog, 23);
 
 /**
  * Response of CatalogService.GetObjectModel.
@@ -972,7 +1042,7 @@ export type GetObjectModelResponse = Message<"analytics.catalog.v1.GetObjectMode
  * Use `create(GetObjectModelResponseSchema)` to create a new message.
  */
 export const GetObjectModelResponseSchema: GenMessage<GetObjectModelResponse> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 23);
+  messageDesc(file_analytics_catalog_v1_catalog, 24);
 
 /**
  * Request of CatalogService.GetObjectModelSample.
@@ -993,7 +1063,7 @@ export type GetObjectModelSampleRequest = Message<"analytics.catalog.v1.GetObjec
  * Use `create(GetObjectModelSampleRequestSchema)` to create a new message.
  */
 export const GetObjectModelSampleRequestSchema: GenMessage<GetObjectModelSampleRequest> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 24);
+  messageDesc(file_analytics_catalog_v1_catalog, 25);
 
 /**
  * Response of CatalogService.GetObjectModelSample.
@@ -1021,7 +1091,7 @@ export type GetObjectModelSampleResponse = Message<"analytics.catalog.v1.GetObje
  * Use `create(GetObjectModelSampleResponseSchema)` to create a new message.
  */
 export const GetObjectModelSampleResponseSchema: GenMessage<GetObjectModelSampleResponse> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 25);
+  messageDesc(file_analytics_catalog_v1_catalog, 26);
 
 /**
  * Request of CatalogService.ListModules.
@@ -1042,7 +1112,7 @@ export type ListModulesRequest = Message<"analytics.catalog.v1.ListModulesReques
  * Use `create(ListModulesRequestSchema)` to create a new message.
  */
 export const ListModulesRequestSchema: GenMessage<ListModulesRequest> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 26);
+  messageDesc(file_analytics_catalog_v1_catalog, 27);
 
 /**
  * Response of CatalogService.ListModules.
@@ -1063,7 +1133,7 @@ export type ListModulesResponse = Message<"analytics.catalog.v1.ListModulesRespo
  * Use `create(ListModulesResponseSchema)` to create a new message.
  */
 export const ListModulesResponseSchema: GenMessage<ListModulesResponse> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 27);
+  messageDesc(file_analytics_catalog_v1_catalog, 28);
 
 /**
  * Request of CatalogService.GetModule.
@@ -1084,7 +1154,7 @@ export type GetModuleRequest = Message<"analytics.catalog.v1.GetModuleRequest"> 
  * Use `create(GetModuleRequestSchema)` to create a new message.
  */
 export const GetModuleRequestSchema: GenMessage<GetModuleRequest> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 28);
+  messageDesc(file_analytics_catalog_v1_catalog, 29);
 
 /**
  * Response of CatalogService.GetModule.
@@ -1105,7 +1175,7 @@ export type GetModuleResponse = Message<"analytics.catalog.v1.GetModuleResponse"
  * Use `create(GetModuleResponseSchema)` to create a new message.
  */
 export const GetModuleResponseSchema: GenMessage<GetModuleResponse> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 29);
+  messageDesc(file_analytics_catalog_v1_catalog, 30);
 
 /**
  * Request of CatalogService.ListValueChains.
@@ -1120,7 +1190,7 @@ export type ListValueChainsRequest = Message<"analytics.catalog.v1.ListValueChai
  * Use `create(ListValueChainsRequestSchema)` to create a new message.
  */
 export const ListValueChainsRequestSchema: GenMessage<ListValueChainsRequest> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 30);
+  messageDesc(file_analytics_catalog_v1_catalog, 31);
 
 /**
  * Response of CatalogService.ListValueChains.
@@ -1155,7 +1225,7 @@ export type ListValueChainsResponse = Message<"analytics.catalog.v1.ListValueCha
  * Use `create(ListValueChainsResponseSchema)` to create a new message.
  */
 export const ListValueChainsResponseSchema: GenMessage<ListValueChainsResponse> = /*@__PURE__*/
-  messageDesc(file_analytics_catalog_v1_catalog, 31);
+  messageDesc(file_analytics_catalog_v1_catalog, 32);
 
 /**
  * The type of an object model field.
