@@ -12,7 +12,8 @@ rows whose carried fields changed (`CarriedOut`); `move_statement` then, in the 
 finds the carrying rows of those keys whose copies differ, updates them, and folds the move into
 their rollups (a line moves from the `open` group to the `shipped` one). New keys only look for
 rows waiting for them when the client has any row with no copy (a partial index answers that),
-so a stream of new orders costs one probe per batch, not one per order."""
+so a stream of new orders costs one probe per batch (in the ingest statement), not one per
+order, and no statement of its own."""
 
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ from services.data.tables import (
 @dataclasses.dataclass(frozen=True)
 class CarriedOut:
     """Fields of a model that another model's rows keep copies of, found by `key_field` (the
-    relationship's target field)."""
+    relationship's target field); `waiting` is SQL telling whether client $1 has rows still
+    waiting for a related row (the only case where new keys need a look)."""
 
     key_field: str
     fields: tuple[str, ...]
+    waiting: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +78,10 @@ def carrying(model: ObjectModel, models: Mapping[str, ObjectModel]) -> Carrying:
     )
     carried_out = tuple(
         CarriedOut(
-            c.relationship.target_field, tuple(f.name for f in c.relationship.carried_fields)
+            c.relationship.target_field,
+            tuple(f.name for f in c.relationship.carried_fields),
+            f"EXISTS (SELECT FROM {raw_table(c.model)} AS waiting WHERE waiting.client_id = $1"
+            f" AND {waiting_index_condition(c.relationship)})",
         )
         for c in carriers
     )
@@ -105,10 +111,11 @@ def move_statement(carrier: Carrier, target: ObjectModel) -> str:
     """Moves the copies of `carrier`'s rows related to rows of `target` whose keys are given,
     and folds the move into the carrier's rollups.
 
-    $1 client; $2 keys whose carried fields changed; $3 new keys (looked at only when the client
-    has rows waiting for a related row); $4 and $5 the earliest and latest time of the target's
-    rows written (the target's rows of those keys are found within them). Returns one row: how
-    many carrier rows moved, their first and last time, and the emptied rollup range."""
+    $1 client; $2 keys whose carried fields changed; $3 new keys (the ingest statement names
+    them only when the client has rows waiting for a related row); $4 and $5 the earliest and
+    latest time of the target's rows written (the target's rows of those keys are found within
+    them). Returns one row: how many carrier rows moved, their first and last time, and the
+    emptied rollup range."""
     model, rel = carrier.model, carrier.relationship
     copies = [(carried_column(rel, field), field) for field in rel.carried_fields]
     key_type = SQL_TYPES[_field_type(target, rel.target_field)]
@@ -133,8 +140,6 @@ WITH wanted AS (
     SELECT key FROM unnest($2::text[]) AS key
     UNION
     SELECT key FROM unnest($3::text[]) AS key
-    WHERE EXISTS (SELECT FROM {raw} AS waiting
-                  WHERE waiting.client_id = $1 AND {waiting_index_condition(rel)})
 ), related AS MATERIALIZED (
     SELECT DISTINCT ON (target.{quote(rel.target_field)}) target.{quote(rel.target_field)} AS key,
         {", ".join(f"target.{quote(field.name)}" for _, field in copies)}

@@ -99,7 +99,7 @@ def statements(model: ObjectModel, carrying: Carrying = NO_CARRYING) -> Statemen
         return ", ".join(prefix + quote(name) for name in names)
 
     def stored_as(name: str) -> str:
-        return quote("stored__" + name)
+        return quote("was__" + name)
 
     rollup_columns = rollup_fold.rollup_columns(model)
     group_key = rollup_fold.group_key(model)
@@ -144,7 +144,7 @@ def statements(model: ObjectModel, carrying: Carrying = NO_CARRYING) -> Statemen
     )
     if changeable:
         changed = (
-            f"stored.found AND ({listed(changeable, 'stored')}) IS DISTINCT FROM "
+            f"was.found AND ({listed(changeable, 'was')}) IS DISTINCT FROM "
             f"({listed(changeable, 'incoming')})"
         )
         # Every row sent here exists (the writers' lock keeps it so): the arbiter index finds it
@@ -176,7 +176,7 @@ def statements(model: ObjectModel, carrying: Carrying = NO_CARRYING) -> Statemen
         f", NULL::{SQL_TYPES[field.type]} AS {stored_as(field.name)}" for field in stored_fields
     )
     stored_values = "".join(
-        f", stored.{quote(field.name)} AS {stored_as(field.name)}" for field in stored_fields
+        f", was.{quote(field.name)} AS {stored_as(field.name)}" for field in stored_fields
     )
     any_stored = (
         f"EXISTS (SELECT FROM {raw} AS any_stored WHERE any_stored.client_id = $1 "
@@ -189,10 +189,11 @@ def statements(model: ObjectModel, carrying: Carrying = NO_CARRYING) -> Statemen
     def before(name: str) -> str:
         return f"matched.{stored_as(name)}"
 
-    # For each model keeping copies of this one's fields: the keys of new rows (copies may be
-    # waiting for them) and of rows whose copied fields changed.
+    # For each model keeping copies of this one's fields: the keys of new rows when some of its
+    # rows wait for a related row, and of rows whose copied fields changed.
     recarry = "".join(
-        f", array_agg(matched.{quote(out.key_field)}::text) FILTER (WHERE found IS NULL)"
+        f", array_agg(matched.{quote(out.key_field)}::text) FILTER (WHERE found IS NULL"
+        f" AND {out.waiting})"
         f" AS new_keys_{index}, array_agg(matched.{quote(out.key_field)}::text) FILTER (WHERE"
         f" changed AND ({listed(out.fields, 'matched')}) IS DISTINCT FROM"
         f" ({', '.join(before(name) for name in out.fields)})) AS changed_keys_{index}"
@@ -211,26 +212,27 @@ WITH earlier AS (
     -- The rows sent, decoded (written once, planned into each branch below).
     {incoming}
 ), matched AS MATERIALIZED (
-    -- Each row sent, with the stored row of its natural key when there is one. When the client
-    -- has no row in the batch's time span (the usual case of a live stream or a first load;
-    -- checked once), no row can be stored and none is looked for. Otherwise one index probe per
-    -- row (LIMIT 1 keeps the planner from turning this into a scan of all the client's rows),
-    -- limited to the span so only the partitions of the span are probed.
+    -- Each row sent, with the stored row of its natural key (`was`, its values `was__*`) when
+    -- there is one. When the client has no row in the batch's time span (the usual case of a
+    -- live stream or a first load; checked once), no row can be stored and none is looked for.
+    -- Otherwise one index probe per row (LIMIT 1 keeps the planner from turning this into a
+    -- scan of all the client's rows), limited to the span so only the partitions of the span
+    -- are probed.
     SELECT incoming.*, NULL::boolean AS found, false AS changed
         {no_stored_values}
     FROM incoming
     WHERE NOT {any_stored}
     UNION ALL
-    SELECT incoming.*, stored.found, ({changed}) AS changed
+    SELECT incoming.*, was.found, ({changed}) AS changed
         {stored_values}
     FROM incoming LEFT JOIN LATERAL (
-        SELECT true AS found, {listed([*changeable, *derived_names], "stored") or "true"}
-        FROM {raw} AS stored
-        WHERE stored.client_id = $1
-            AND {" AND ".join(f"stored.{quote(k)} = incoming.{quote(k)}" for k in key)}
-            AND stored.{time} >= $2{moment_cast} AND stored.{time} <= $3{moment_cast}
+        SELECT true AS found, {listed([*changeable, *derived_names], "was") or "true"}
+        FROM {raw} AS was
+        WHERE was.client_id = $1
+            AND {" AND ".join(f"was.{quote(k)} = incoming.{quote(k)}" for k in key)}
+            AND was.{time} >= $2{moment_cast} AND was.{time} <= $3{moment_cast}
         LIMIT 1
-    ) AS stored ON true
+    ) AS was ON true
     WHERE {any_stored}
 ), inserted AS (
     -- New keys: a plain insert, with no conflict to look for (the probe above found none, and
