@@ -71,28 +71,37 @@ def delta_rows(
 
 
 def fold(model: ObjectModel, delta: str = "delta") -> str:
-    """The CTEs `folded` (minutes) and `folded_hours` adding CTE `delta`'s rows to the rollups of
-    client $1 (written as `folded AS (...), folded_hours AS (...)`)."""
+    """The CTEs adding CTE `delta`'s rows to the rollups of client $1: `by_minute` (the delta
+    summed per minute and dimension values, once), `folded` (minutes) and `folded_hours` (the
+    minutes summed per hour), written as `by_minute AS (...), folded AS (...), ...`."""
     dimensions = [quote(field.name) for field in rollup_dimensions(model)]
     columns = _summed_columns(model)
-    sums = "".join(f", COALESCE(sum({column}), 0)" for column in columns)
-    added = "".join(f", {column} = rollup.{column} + EXCLUDED.{column}" for column in columns)
+    grouped = ", ".join(["bucket", *dimensions])
+    added = "".join(f", {column} = r.{column} + EXCLUDED.{column}" for column in columns)
     target_columns = rollup_columns(model)
     key = group_key(model)
 
-    def into(table: str, bucket: str, grouping: str) -> str:
+    def into(table: str, select: str) -> str:
         return f"""(
-    INSERT INTO {table} AS rollup ({target_columns})
-    SELECT $1, {bucket}, {", ".join([*dimensions, "sum(row_count)"])}{sums}
-    FROM {delta} GROUP BY {", ".join([grouping, *dimensions])}
-    ON CONFLICT ({key}) DO UPDATE SET row_count = rollup.row_count + EXCLUDED.row_count{added}
-    RETURNING rollup.bucket, rollup.row_count
+    INSERT INTO {table} AS r ({target_columns})
+    {select}
+    ON CONFLICT ({key}) DO UPDATE SET row_count = r.row_count + EXCLUDED.row_count{added}
+    RETURNING r.bucket, r.row_count
 )"""
 
+    sums = "".join(f", COALESCE(sum({column}), 0) AS {column}" for column in columns)
+    minutes = f"SELECT $1, {', '.join([grouped, 'row_count', *columns])} FROM by_minute"
+    hours = (
+        f"SELECT $1, {hour_of('bucket')}, {', '.join([*dimensions, 'sum(row_count)'])}"
+        + "".join(f", sum({column})" for column in columns)
+        + f" FROM by_minute GROUP BY {', '.join(['2', *dimensions])}"
+    )
     return (
-        f"folded AS {into(rollup_table(model), 'bucket', 'bucket')}, "
-        # The same delta summed per hour: the hour rollup stays the sum of its minutes.
-        f"folded_hours AS {into(hour_rollup_table(model), hour_of('bucket'), '2')}"
+        f"by_minute AS (SELECT {grouped}, sum(row_count) AS row_count{sums}"
+        f" FROM {delta} GROUP BY {grouped}), "
+        f"folded AS {into(rollup_table(model), minutes)}, "
+        # The hour rollup stays the sum of its minutes.
+        f"folded_hours AS {into(hour_rollup_table(model), hours)}"
     )
 
 
