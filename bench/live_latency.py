@@ -25,13 +25,19 @@ process that times the sample and notes the commits delayed both: a receipt or a
 behind the other streams' messages in one event loop, and the batches fell behind their rate.
 The child opens its streams on its own connections with the same request and token (passed per
 call rather than by a channel interceptor, which costs Python work per message), reports how many
-opened, and reads every message until the phase closes them.
+opened, and reads every message until the phase closes them. It stands for clients on other
+machines, so it runs at a lower priority (`--readers-nice`, 10 by default): on a machine whose
+cores the stack already fills, its reading would otherwise be counted as the stack's latency. It
+still reads every message (the messages per stream of the sample and of the child are printed
+side by side: a child that lagged would get fewer, fuller messages, and the hub would be doing
+less work than the figures suggest).
 
-Each pair's latency is also split at the value's `computed_at` (commit →
-computed: relay, bus, recomputation; computed → receipt: publish, fan-out, stream), and the first
-leg again at the moment the relay appended the batch's DataChanged to the bus (the stream entry's
-id). Each phase also prints the share of a core that the hub, calculation, data and Redis
-processes, and this client, used while it ran: on a shared machine it tells starved from busy.
+Each pair's latency is also split at the value's `computed_at` (commit → computed: relay, bus,
+recomputation; computed → receipt: publish, fan-out, stream), and the first leg again at the moment
+the relay appended the batch's DataChanged to the bus (the stream entry's id); each leg is printed
+as p50/p99, as the legs' tails need not fall on the same pairs. Each phase also prints the share of
+a core that the hub, calculation, data and Redis processes, and this client, used while it ran: on a
+shared machine it tells starved from busy; and the hub's CPU per stream message sent.
 """
 
 from __future__ import annotations
@@ -257,6 +263,8 @@ class Receipts:
     # (object model, batch, receipt monotonic, receipt wall clock, computed_at of the value)
     moments: list[tuple[str, int, float, float, float]] = field(default_factory=list)
     opened: bool = False
+    # Messages after the snapshot.
+    messages: int = 0
 
 
 class Streams:
@@ -281,6 +289,8 @@ class Streams:
         self.tasks: list[asyncio.Task[None]] = []
         self.receipts: list[Receipts] = []
         self.recording = False
+        # Messages after the snapshot read by the streams outside the sample in this process.
+        self.drained = Drained()
 
     async def open(self, client: str, count: int) -> tuple[int, float, str]:
         """Open `count` streams at once; returns (failures, seconds, first failure)."""
@@ -331,7 +341,7 @@ class Streams:
         return await open_outcome(self.tasks[len(self.tasks) - count :], opened)
 
     async def _drain(self, call: Any, opened: asyncio.Event) -> None:
-        await drain(call, opened)
+        await drain(call, opened, self.drained)
 
     async def _consume(self, call: Any, opened: asyncio.Event, receipts: Receipts) -> None:
         try:
@@ -348,6 +358,7 @@ class Streams:
                 receipts.opened = True
                 opened.set()
                 continue
+            receipts.messages += 1
             if kind != "update" or not self.recording:
                 continue
             now = time.monotonic()
@@ -366,21 +377,50 @@ class Streams:
                 if reached > before:
                     receipts.reached[model] = reached
 
+    async def messages_per_stream(self) -> tuple[float, float]:
+        """Messages after the snapshot per open stream so far: (sampled, read unparsed). The
+        unparsed streams must keep pace with the sample, or the hub would be sending less than
+        the figures suggest (a stream whose reader lags gets fewer, fuller messages)."""
+        opened = [r for r in self.receipts if r.opened]
+        sampled = sum(r.messages for r in opened) / max(1, len(opened))
+        streams, messages = self.drained.streams, self.drained.messages
+        if self._drainer is not None:
+            child_streams, child_messages = await self._drainer.counts()
+            streams += child_streams
+            messages += child_messages
+        return sampled, messages / max(1, streams)
+
     async def close(self) -> None:
         for call in self.calls:
             call.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.calls, self.tasks, self.receipts = [], [], []
+        self.drained = Drained()
         if self._drainer is not None:
             await self._drainer.close()
 
 
-async def drain(call: Any, opened: asyncio.Event) -> None:
+@dataclass
+class Drained:
+    """What the streams outside the sample read: how many opened, their messages after the
+    snapshot."""
+
+    streams: int = 0
+    messages: int = 0
+
+
+async def drain(call: Any, opened: asyncio.Event, drained: Drained) -> None:
     """A stream outside the sample: read as the hub sends, never parsed (the first message is the
     snapshot)."""
     try:
+        first = True
         async for _ in call:
-            opened.set()
+            if first:
+                first = False
+                drained.streams += 1
+                opened.set()
+            else:
+                drained.messages += 1
     finally:
         opened.set()  # a stream that failed to open is counted now, not at the time limit
 
@@ -416,12 +456,15 @@ class DrainSetup:
     address: str
     metadata: tuple[tuple[str, str], ...]
     connections: int
+    # Added to the child's nice value.
+    niceness: int = 0
 
 
 class DrainWorker:
     """A child process that opens and reads streams outside the sample, on command: ("open",
-    request, count) answered by (failures, first failure) once they opened; ("close",) answered
-    when they are closed; ("exit",) ends it."""
+    request, count) answered by (failures, first failure) once they opened; ("counts",) by the
+    streams opened and their messages after the snapshot; ("close",) answered when they are
+    closed; ("exit",) ends it."""
 
     def __init__(self, setup: DrainSetup) -> None:
         context = multiprocessing.get_context("spawn")  # no fork of a process running gRPC
@@ -445,6 +488,10 @@ class DrainWorker:
         failures, first = await self._ask("open", request.SerializeToString(), count)
         return int(failures), str(first)
 
+    async def counts(self) -> tuple[int, int]:
+        streams, messages = await self._ask("counts")
+        return int(streams), int(messages)
+
     async def close(self) -> None:
         await self._ask("close")
 
@@ -461,6 +508,11 @@ def _drain_worker_main(setup: DrainSetup, pipe: multiprocessing.connection.Conne
 
 
 async def _drain_worker(setup: DrainSetup, pipe: multiprocessing.connection.Connection) -> None:
+    # The readers stand for clients on other machines: they read every message, but give way to
+    # the stack when the cores are contended (or their own CPU would be counted as the stack's
+    # latency). `messages_per_stream` checks that they kept pace.
+    os.nice(setup.niceness)
+    drained = Drained()
     options = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", -1)]
     channels = [
         grpc.aio.insecure_channel(setup.address, options=options) for _ in range(setup.connections)
@@ -483,13 +535,16 @@ async def _drain_worker(setup: DrainSetup, pipe: multiprocessing.connection.Conn
                     event = asyncio.Event()
                     opened.append(event)
                     calls.append(call)
-                    tasks.append(asyncio.create_task(drain(call, event)))
+                    tasks.append(asyncio.create_task(drain(call, event, drained)))
                 pipe.send(await open_outcome(tasks[first_task:], opened))
+            elif command[0] == "counts":
+                pipe.send((drained.streams, drained.messages))
             elif command[0] == "close":
                 for call in calls:
                     call.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 calls, tasks = [], []
+                drained = Drained()
                 pipe.send(("closed",))
             else:
                 return
@@ -564,22 +619,41 @@ def rss_kb(pid: int) -> int:
 
 
 @dataclass(frozen=True)
+class Spread:
+    """The median and the 99th percentile of one leg, in ms."""
+
+    p50: float
+    p99: float
+
+    @staticmethod
+    def of(values: list[float]) -> Spread | None:
+        if not values:
+            return None
+        return Spread(statistics.median(values), percentile(values, 0.99))
+
+    def __str__(self) -> str:
+        return f"{self.p50:.0f}/{self.p99:.0f} ms"
+
+
+@dataclass(frozen=True)
 class Phase:
     streams: int
     p50: float | None
     p99: float | None
-    # Medians of the two legs (see Latencies).
-    to_computed: float | None
-    to_receipt: float | None
+    # (median, p99) of each leg (see Latencies).
+    to_computed: Spread | None
+    to_receipt: Spread | None
     # commit → computed split at the moment the relay put the batch on the bus.
-    to_relayed: float | None
-    relayed_to_computed: float | None
+    to_relayed: Spread | None
+    relayed_to_computed: Spread | None
     pairs: int
     missing: int
     ingest_failures: int
     batches: int
     # Share of one core each process used while the phase ran (the bench client included).
     cpu: dict[str, float] = field(default_factory=dict)
+    # How long the phase ran (ingest and the wait for late receipts).
+    seconds: float = 0.0
 
 
 async def measure(
@@ -621,17 +695,16 @@ async def measure(
         streams=count,
         p50=statistics.median(found.total) if found.total else None,
         p99=percentile(found.total, 0.99) if found.total else None,
-        to_computed=statistics.median(found.to_computed) if found.total else None,
-        to_receipt=statistics.median(found.to_receipt) if found.total else None,
-        to_relayed=statistics.median(found.to_relayed) if found.to_relayed else None,
-        relayed_to_computed=(
-            statistics.median(found.relayed_to_computed) if found.relayed_to_computed else None
-        ),
+        to_computed=Spread.of(found.to_computed),
+        to_receipt=Spread.of(found.to_receipt),
+        to_relayed=Spread.of(found.to_relayed),
+        relayed_to_computed=Spread.of(found.relayed_to_computed),
         pairs=len(found.total),
         missing=found.missing,
         ingest_failures=ledger.failures,
         batches=sum(len(times) for times in ledger.row_times.values()),
         cpu=cpu,
+        seconds=elapsed,
     )
 
 
@@ -647,13 +720,13 @@ def report(phase: Phase) -> None:
     )
     if phase.to_computed is not None and phase.to_receipt is not None:
         print(
-            f"    medians of the legs: commit→computed {phase.to_computed:.0f} ms, "
-            f"computed→receipt {phase.to_receipt:.0f} ms"
+            f"    legs (p50/p99): commit→computed {phase.to_computed}, "
+            f"computed→receipt {phase.to_receipt}"
         )
     if phase.to_relayed is not None and phase.relayed_to_computed is not None:
         print(
-            f"    commit→computed split: commit→on the bus {phase.to_relayed:.0f} ms "
-            f"(relay), on the bus→computed {phase.relayed_to_computed:.0f} ms "
+            f"    commit→computed split (p50/p99): commit→on the bus {phase.to_relayed} "
+            f"(relay), on the bus→computed {phase.relayed_to_computed} "
             "(consumer, recomputation)"
         )
     if phase.cpu:
@@ -691,7 +764,9 @@ async def run(args: argparse.Namespace, record: Any) -> None:
     bus = redis.Redis.from_url(record.redis_url)
     ledger = Ledger()
     drainer = (
-        DrainWorker(DrainSetup(address, admin, args.connections)) if args.drain_workers else None
+        DrainWorker(DrainSetup(address, admin, args.connections, args.readers_nice))
+        if args.drain_workers
+        else None
     )
     if drainer is not None and drainer.pid is not None:
         pids["bench readers"] = drainer.pid
@@ -725,7 +800,16 @@ async def run(args: argparse.Namespace, record: Any) -> None:
         )
         # Only the streams that opened are measured (the others never receive anything).
         open_streams = args.streams - failures
-        report(await measure(streams, data, work, ledger, client, args, open_streams, pids, bus))
+        phase = await measure(streams, data, work, ledger, client, args, open_streams, pids, bus)
+        report(phase)
+        sampled, unparsed = await streams.messages_per_stream()
+        phase_messages = (sampled * args.sample + unparsed * (open_streams - args.sample)) or 1
+        hub_cpu = phase.cpu.get("gateway", 0.0) * phase.seconds
+        print(
+            f"    messages per stream after the snapshot: sampled {sampled:.0f}, "
+            f"read unparsed {unparsed:.0f}; hub CPU {hub_cpu / phase_messages * 1e6:.0f} µs "
+            "per stream message"
+        )
         # Once the snapshots have long gone out: what the open streams hold in steady state.
         steady = rss_kb(gateway.pid)
         print(
@@ -778,6 +862,12 @@ def main() -> None:
         choices=(0, 1),
         default=1,
         help="child processes reading the streams outside the sample (0: this process)",
+    )
+    parser.add_argument(
+        "--readers-nice",
+        type=int,
+        default=10,
+        help="niceness of the child reading the unsampled streams (0: same priority as the stack)",
     )
     parser.add_argument("--data-dir", help="measure the stack running there instead")
     args = parser.parse_args()

@@ -14,6 +14,7 @@ import uuid
 from collections import defaultdict
 
 from gateway.health_board import report_component_health
+from gateway.memory import give_back_free_heap_every
 from gateway.streaming.calculation_client import CalculationSubscriptions
 from gateway.streaming.hub import HubSettings, StreamHub
 from gateway.streaming.servicer import SERVICE_NAME as STREAM_SERVICE_NAME
@@ -44,6 +45,8 @@ class GatewaySettings(ServiceSettings):
     stream_heartbeat_seconds: float = env("AE_STREAM_HEARTBEAT_SECONDS", 15.0)
     subscription_lease_seconds: float = env("AE_SUBSCRIPTION_LEASE_SECONDS", 30.0)
     stream_max_pending_values: int = env("AE_STREAM_MAX_PENDING_VALUES", 5000)
+    # How often free heap memory goes back to the system (gateway.memory); 0 never.
+    heap_trim_seconds: float = env("AE_HEAP_TRIM_SECONDS", 5.0)
 
     def hub_settings(self) -> HubSettings:
         return HubSettings(
@@ -96,10 +99,14 @@ async def build(settings: GatewaySettings, resources: contextlib.AsyncExitStack)
     async def run_hub(_: ServiceHealth) -> None:
         await hub.run()
 
+    async def trim_heap(_: ServiceHealth) -> None:
+        if settings.heap_trim_seconds > 0:
+            await give_back_free_heap_every(settings.heap_trim_seconds)
+
     return ServiceWiring(
         registrations=[registration(StreamServicer(hub))],
         service_names=[STREAM_SERVICE_NAME],
         dependencies=[redis_dependency(redis)],
-        background=[watch_components, run_hub],
+        background=[watch_components, run_hub, trim_heap],
         reflection_names=[name for name in public_service_names() if name != STREAM_SERVICE_NAME],
     )

@@ -86,13 +86,13 @@ def following(
         own = _update_fields(period, now, outgoing.bucket_opened, outgoing.failures)
         own.values.extend(outgoing.values)
         return response_type(sequence=sequence, update=own)
+    values = encoded_values(outgoing.values)
     if outgoing.failures:
         fields = _update_fields(period, now, outgoing.bucket_opened, outgoing.failures)
-        encoded_fields = fields.SerializeToString()
+        update = with_field(b"", _UPDATE_FIELD, [fields.SerializeToString(), values])
     else:
-        encoded_fields = _shared_update_fields(period, now, outgoing.bucket_opened)
-    parts = [encoded_fields, encoded_values(outgoing.values)]
-    return PreEncoded(with_field(_sequence(sequence), _UPDATE_FIELD, parts))
+        update = _shared_update(_shared_update_fields(period, now, outgoing.bucket_opened), values)
+    return PreEncoded(_sequence(sequence) + update)
 
 
 # Both response messages number their fields alike (sequence 1, the event's oneof after it).
@@ -104,8 +104,32 @@ _SEQUENCE_TAG = varint(
 
 
 def _sequence(sequence: int) -> bytes:
-    """A response holding only `sequence`, encoded (a varint field)."""
+    """A response holding only `sequence`, encoded (a varint field). Sent with every message of
+    every stream: the numbers of a stream's first sixteen thousand messages take the short way."""
+    if sequence < 0x80:
+        return _SEQUENCE_TAG + bytes((sequence,))
+    if sequence < 0x4000:
+        return _SEQUENCE_TAG + bytes((sequence & 0x7F | 0x80, sequence >> 7))
     return _SEQUENCE_TAG + varint(sequence)
+
+
+# The `update` fields (tag, length, content) sent in the current tick, by the identity of the
+# encoded fields and values they join: the streams of an audience send the same pair, both cached
+# elsewhere, so it is joined once for all of them. Each entry keeps its pieces alive (no identity
+# is reused while it is kept); a handful of pairs are current at a time.
+_updates: dict[tuple[int, int], tuple[bytes, bytes, bytes]] = {}
+
+
+def _shared_update(fields: bytes, values: bytes) -> bytes:
+    key = (id(fields), id(values))
+    known = _updates.get(key)
+    if known is not None and known[0] is fields and known[1] is values:
+        return known[2]
+    if len(_updates) >= 64:
+        _updates.clear()  # earlier ticks' pairs: never asked for again
+    update = with_field(b"", _UPDATE_FIELD, [fields, values])
+    _updates[key] = (fields, values, update)
+    return update
 
 
 def _update_fields(

@@ -2,15 +2,19 @@
 so a stream sends at most one update per tick however fast values arrive (coalescing), and no
 stream owns a timer. The same clock marks heartbeats and bucket openings.
 
-Ticks are spaced at least `tick_seconds` apart, but not on a fixed beat: news arriving after a quiet
-spell is flushed after a short gathering window (the values of one recomputation arrive within a
-few milliseconds of each other), not at the next beat. Only a steady flow waits for the beat."""
+Ticks that wake streams are spaced at least `tick_seconds` apart, but not on a fixed beat: news
+arriving when no stream was woken for a tick interval is flushed after a short gathering window (the
+values of one recomputation arrive within a few milliseconds of each other), not at the next beat.
+Only a flow faster than the tick waits for the beat. The ticks that wake nobody (bucket and
+heartbeat checks while nothing changes) do not count: they send nothing, so news arriving just
+after one need not wait for coalescing."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime
+import math
 import time
 from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass
@@ -60,7 +64,9 @@ class Ticker:
         now = wall_clock()
         self._next_bucket = {period: period.next_bucket_start(now) for period in LivePeriod}
         self._next_heartbeat_scan = monotonic()
-        self._last_tick = monotonic()
+        # When the last tick that woke streams ran (none yet): the next such tick comes a tick
+        # interval later.
+        self._last_wake = -math.inf
         # Ticks so far: what was drained in one tick is told apart from the next one's.
         self.ticks = 0
         self._news = asyncio.Event()
@@ -117,13 +123,15 @@ class Ticker:
         dirty, self._dirty = self._dirty, set()
         for stream in dirty:
             stream.wake.set()
-        self._last_tick = now
+        if dirty:
+            self._last_wake = now
         self.ticks += 1
 
     def seconds_to_flush(self) -> float:
         """After news arrived: how long to wait before the tick that sends it (the gathering
-        window, or what remains of the tick interval since the last tick, whichever is longer)."""
-        since = self._monotonic() - self._last_tick
+        window, or what remains of the tick interval since the last tick that woke streams,
+        whichever is longer)."""
+        since = self._monotonic() - self._last_wake
         return max(self.settings.gather_seconds, self.settings.tick_seconds - since)
 
     async def run(self) -> None:

@@ -351,8 +351,12 @@ async def test_heartbeats_while_nothing_changes(redis_url: str) -> None:
         call = hub.stub.StreamDashboard(dashboard("KPI_A"))
         await next_message(call)
         beat = await next_message(call, limit=3.0)
+        # A minute may open meanwhile: its tick is an update, and the heartbeat follows it.
+        while beat.WhichOneof("event") == "update" and beat.update.bucket_opened:
+            assert not beat.update.values
+            beat = await next_message(call, limit=3.0)
         assert beat.WhichOneof("event") == "heartbeat"
-        assert beat.sequence == 2
+        assert beat.sequence >= 2
         assert beat.heartbeat.next_bucket_start.seconds % 60 == 0
         call.cancel()
 

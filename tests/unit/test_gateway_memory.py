@@ -8,7 +8,7 @@ import platform
 
 import pytest
 
-from gateway.memory import return_large_blocks_to_the_system
+from gateway.memory import give_back_free_heap, return_large_blocks_to_the_system
 from services.runtime.garbage import collect_cycles_less_often
 
 
@@ -17,6 +17,13 @@ from services.runtime.garbage import collect_cycles_less_often
 )
 def test_glibc_accepts_the_hubs_allocator_settings() -> None:
     assert return_large_blocks_to_the_system()
+
+
+@pytest.mark.skipif(
+    platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's; elsewhere it is skipped"
+)
+def test_glibc_takes_back_the_free_heap() -> None:
+    assert give_back_free_heap()
 
 
 def test_the_hub_collects_cycles_less_often_and_freezes_what_exists_at_start() -> None:

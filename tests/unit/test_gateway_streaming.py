@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import time
 
 import pytest
 from analytics.calculation.v1 import calculation_pb2
@@ -164,12 +165,80 @@ def test_the_ticker_wakes_only_streams_with_news_once_per_tick() -> None:
 def test_news_after_a_quiet_spell_is_flushed_without_waiting_for_the_beat() -> None:
     clocks = Clocks()
     ticker = ticker_with(clocks)
+    stream = LiveStream("s", LivePeriod.HOUR, 10, clocks.mono)
+    ticker.add(stream)
     clocks.advance(5.0)
     assert ticker.seconds_to_flush() == ticker.settings.gather_seconds
+    stream.offer(keyed([value("A", 1, T0, 1)]))
+    ticker.mark_dirty(stream)
     ticker.tick()
     clocks.advance(0.03)
-    # Right after a tick, news waits out the rest of the interval: one message per tick at most.
+    # Right after a tick that woke streams, news waits out the rest of the interval: one message
+    # per tick at most.
     assert ticker.seconds_to_flush() == pytest.approx(0.07)
+
+
+def test_a_tick_that_woke_nobody_does_not_delay_the_next_news() -> None:
+    clocks = Clocks()
+    ticker = ticker_with(clocks)
+    ticker.add(LiveStream("s", LivePeriod.HOUR, 10, clocks.mono))
+    clocks.advance(5.0)
+    ticker.tick()  # a bucket and heartbeat check: nothing to send
+    clocks.advance(0.03)
+    assert ticker.seconds_to_flush() == ticker.settings.gather_seconds
+
+
+async def _woken_within(stream: LiveStream, seconds: float) -> float | None:
+    """How long the stream took to be woken (None: not within `seconds`)."""
+    started = asyncio.get_running_loop().time()
+    try:
+        await asyncio.wait_for(stream.wake.wait(), seconds)
+    except TimeoutError:
+        return None
+    return asyncio.get_running_loop().time() - started
+
+
+async def test_a_lone_value_after_a_quiet_spell_goes_out_without_waiting_for_the_beat() -> None:
+    # A long beat, so that waiting for it could not pass for the gathering window.
+    ticker = Ticker(TickSettings(tick_seconds=1.0, gather_seconds=0.01))
+    stream = LiveStream("s", LivePeriod.HOUR, 10, time.monotonic())
+    ticker.add(stream)
+    running = asyncio.create_task(ticker.run())
+    try:
+        # Past a tick that woke nobody (a heartbeat and bucket check): it sent nothing, so it
+        # does not hold back the news that follows.
+        await asyncio.sleep(1.1)
+        stream.offer(keyed([value("A", 1, T0, 1)]))
+        ticker.mark_dirty(stream)
+        waited = await _woken_within(stream, 2.0)
+        assert waited is not None and waited < 0.5
+    finally:
+        running.cancel()
+
+
+async def test_a_burst_is_coalesced_into_one_message_per_tick() -> None:
+    ticker = Ticker(TickSettings(tick_seconds=0.3, gather_seconds=0.01))
+    stream = LiveStream("s", LivePeriod.HOUR, 10, time.monotonic())
+    ticker.add(stream)
+    running = asyncio.create_task(ticker.run())
+    try:
+        stream.offer(keyed([value("A", 0, T0, 0)]))
+        ticker.mark_dirty(stream)
+        assert await _woken_within(stream, 1.0) is not None
+        stream.wake.clear()
+        first = stream.take_outgoing(0.0)
+        assert isinstance(first, Update) and [v.value for v in first.values] == [0]
+        # Right after a message: a burst waits for the rest of the tick and goes out as one.
+        for amount in range(1, 6):
+            stream.offer(keyed([value("A", amount, T0, amount)]))
+            ticker.mark_dirty(stream)
+            await asyncio.sleep(0.01)
+        waited = await _woken_within(stream, 2.0)
+        assert waited is not None and waited > 0.1
+        second = stream.take_outgoing(0.0)
+        assert isinstance(second, Update) and [v.value for v in second.values] == [5]
+    finally:
+        running.cancel()
 
 
 def test_the_ticker_marks_heartbeats_after_a_quiet_interval() -> None:
@@ -335,6 +404,31 @@ def test_streams_sending_the_same_values_in_a_tick_share_one_encoding() -> None:
     # The next tick encodes afresh.
     shared.encoded(8, list(values))
     assert shared.encodings == 2
+
+
+def test_updates_without_errors_are_joined_once_per_tick_and_read_as_built_plainly() -> None:
+    bucket = LivePeriod.MINUTE.bucket_start(T0)
+    values = [value("A", 1, bucket, 1), value("B", 2, bucket, 1)]
+    shared = wire.SharedValueEncodings()
+    send = serializer(stream_pb2.StreamDashboardResponse.SerializeToString)
+    for sequence in (5, 200, 20_000):
+        message = stream_messages.following(
+            stream_pb2.StreamDashboardResponse,
+            sequence,
+            Update(values, bucket_opened=False, failures=[]),
+            LivePeriod.MINUTE,
+            T0,
+            lambda drained: shared.encoded(7, drained),
+        )
+        plain = stream_messages.following(
+            stream_pb2.StreamDashboardResponse,
+            sequence,
+            Update(values, False, []),
+            LivePeriod.MINUTE,
+            T0,
+        )
+        assert stream_pb2.StreamDashboardResponse.FromString(send(message)) == plain
+    assert shared.encodings == 1
 
 
 def audience_of(*streams: LiveStream) -> tuple[Audiences, Audience]:
