@@ -76,7 +76,10 @@ async def test_rows_and_data_versions_grow_while_the_feeder_runs(
                     timeout=5)
                 return {v.object_model_code: v.version for v in reply.versions}
 
-            await until(lambda: feeder.stats.models["ORDER"].sent_rows > 0)
+            # Lines wait for the orders' writers' lock (they copy the orders' status), so their
+            # first batch may commit a little after the orders' first.
+            await until(lambda: feeder.stats.models["ORDER"].sent_rows > 0
+                        and feeder.stats.models["ORDER_LINE"].sent_rows > 0)
             first_orders = await count(pool, models["ORDER"], client_id)
             first_versions = await versions()
             await asyncio.sleep(2.0)

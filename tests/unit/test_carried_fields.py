@@ -5,17 +5,16 @@ declaration cannot be kept exact."""
 from __future__ import annotations
 
 import pathlib
-import shutil
 from typing import Any
 
 import pytest
-import yaml
 
 from scripts.object_model_tables import CARRIED_FIELD_MIGRATIONS, render, render_carried
 from services.catalog import messages
-from services.catalog.catalog_files import DEFAULT_DATA_DIR, CatalogFileError, load_catalog_files
+from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import Catalog, FieldType
 from services.data import tables
+from tests.unit.catalog_edits import problems_after_editing
 
 
 @pytest.fixture(scope="module")
@@ -53,17 +52,10 @@ def test_the_migration_fills_indexes_and_rekeys(catalog: Catalog) -> None:
 
 def problems_with(tmp_path: pathlib.Path, model_code: str, relationship: str,
                   **changes: Any) -> list[str]:
-    data_dir = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, data_dir)
-    path = data_dir / "object_models" / "scor.yaml"
-    content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    model = next(m for m in content["object_models"] if m["code"] == model_code)
-    rel = next(r for r in model["relationships"] if r["name"] == relationship)
-    rel.update(changes)
-    path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
-    with pytest.raises(CatalogFileError) as raised:
-        load_catalog_files(data_dir)
-    return list(raised.value.problems)
+    def change(model: dict[str, Any]) -> None:
+        next(r for r in model["relationships"] if r["name"] == relationship).update(changes)
+
+    return problems_after_editing(tmp_path, model_code, change)
 
 
 @pytest.mark.parametrize(

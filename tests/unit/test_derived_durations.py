@@ -5,10 +5,9 @@ the total or average of the duration they stand for."""
 from __future__ import annotations
 
 import pathlib
-import shutil
+from typing import Any
 
 import pytest
-import yaml
 
 from scripts.object_model_tables import (
     DERIVED_DURATION_MIGRATIONS,
@@ -18,8 +17,9 @@ from scripts.object_model_tables import (
     render_hour_rollups,
 )
 from services.catalog import messages
-from services.catalog.catalog_files import DEFAULT_DATA_DIR, CatalogFileError, load_catalog_files
+from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import Catalog, DerivedDuration, ObjectModel
+from tests.unit.catalog_edits import problems_after_editing
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +56,10 @@ def test_object_models_carry_their_durations_through_the_contract(
 
 
 def problems_with(tmp_path: pathlib.Path, *durations: dict[str, str]) -> list[str]:
-    data_dir = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, data_dir)
-    path = data_dir / "object_models" / "scor.yaml"
-    content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    order = next(m for m in content["object_models"] if m["code"] == "ORDER")
-    order["derived_durations"] = [*order["derived_durations"], *durations]
-    path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
-    with pytest.raises(CatalogFileError) as raised:
-        load_catalog_files(data_dir)
-    return list(raised.value.problems)
+    def add(order: dict[str, Any]) -> None:
+        order["derived_durations"] = [*order["derived_durations"], *durations]
+
+    return problems_after_editing(tmp_path, "ORDER", add)
 
 
 @pytest.mark.parametrize(

@@ -6,11 +6,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import pathlib
-import shutil
 from typing import Any
 
 import pytest
-import yaml
 
 from scripts.object_model_tables import (
     DERIVED_FIELD_MIGRATIONS,
@@ -21,9 +19,10 @@ from scripts.object_model_tables import (
 from services.aggregates import query as q
 from services.calculation.formula.compiler import FormulaCatalog, compile_kpi
 from services.catalog import messages
-from services.catalog.catalog_files import DEFAULT_DATA_DIR, CatalogFileError, load_catalog_files
+from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import Catalog, Comparator, DerivedField, ObjectModel
 from services.data.sql_builder import Statement, build_statement
+from tests.unit.catalog_edits import problems_after_editing
 
 UTC = datetime.UTC
 YEAR = q.TimeRange(datetime.datetime(2025, 10, 1, tzinfo=UTC),
@@ -115,16 +114,10 @@ def test_object_models_carry_their_derived_fields_through_the_contract(
 
 
 def problems_with(tmp_path: pathlib.Path, *derived: dict[str, str]) -> list[str]:
-    data_dir = tmp_path / "data"
-    shutil.copytree(DEFAULT_DATA_DIR, data_dir)
-    path = data_dir / "object_models" / "scor.yaml"
-    content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    order = next(m for m in content["object_models"] if m["code"] == "ORDER")
-    order["derived_fields"] = [*order["derived_fields"], *derived]
-    path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
-    with pytest.raises(CatalogFileError) as raised:
-        load_catalog_files(data_dir)
-    return list(raised.value.problems)
+    def add(order: dict[str, Any]) -> None:
+        order["derived_fields"] = [*order["derived_fields"], *derived]
+
+    return problems_after_editing(tmp_path, "ORDER", add)
 
 
 @pytest.mark.parametrize(
