@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 from services.catalog.domain import FieldType, ObjectModel, Relationship, carried_column
 from services.data import rollup_fold
+from services.data.statement_text import compact
 from services.data.tables import (
     SQL_TYPES,
     natural_key,
@@ -135,7 +136,7 @@ def move_statement(carrier: Carrier, target: ObjectModel) -> str:
         {*(f.name for f in model.fields), *(d.name for d in model.derived_fields),
          *(d.name for d in model.derived_durations), *(column for column, _ in copies)}
     )
-    return _compact(f"""
+    return compact(f"""
 WITH wanted AS (
     SELECT key FROM unnest($2::text[]) AS key
     UNION
@@ -225,8 +226,3 @@ def _field_type(model: ObjectModel, name: str) -> FieldType:
     spec = model.field(name)
     assert spec is not None, f"{model.code}.{name}"
     return spec.type
-
-
-def _compact(statement: str) -> str:
-    lines = (line.strip() for line in statement.splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith("--"))

@@ -16,6 +16,7 @@ from services.catalog.domain import ObjectModel, carried_column
 from services.data import rollup_fold
 from services.data.batch_wire import wire_columns
 from services.data.carried_copies import NO_CARRYING, Carrying
+from services.data.statement_text import compact
 from services.data.tables import (
     COUNT_PREFIX,
     SQL_TYPES,
@@ -333,10 +334,10 @@ ON CONFLICT ({group_key}) DO UPDATE SET row_count = EXCLUDED.row_count
     {replaced_sums}
 """
     return Statements(
-        _compact(write_and_fold),
-        _compact(delete_empty_groups),
-        _compact(rebuild_rollup),
-        _compact(rebuild_hour_rollup),
+        compact(write_and_fold),
+        compact(delete_empty_groups),
+        compact(rebuild_rollup),
+        compact(rebuild_hour_rollup),
     )
 
 
@@ -384,11 +385,3 @@ def _lookups(model: ObjectModel, targets: tuple[ObjectModel, ...]) -> tuple[str,
             for field in rel.carried_fields
         ]
     return "".join(columns), "".join(joins)
-
-
-def _compact(statement: str) -> str:
-    """The statement without its comment lines and indentation. asyncpg keeps a prepared
-    statement, and with it PostgreSQL's plan, only for statements of up to 15 KiB; a longer one
-    is parsed and planned again on every call."""
-    lines = (line.strip() for line in statement.splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith("--"))

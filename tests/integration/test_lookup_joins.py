@@ -5,7 +5,6 @@ client's rows with the same keys."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import uuid
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from services.catalog.domain import ObjectModel
 from services.data import sql_builder, store
 from services.data.aggregates import AggregateReader
 from services.data.carried_copies import carrying
+from tests.fixtures.catalog_variants import without_carried_fields
 
 UTC = datetime.UTC
 DAY = datetime.datetime(2026, 9, 30, tzinfo=UTC)
@@ -77,15 +77,7 @@ def models() -> dict[str, ObjectModel]:
 def joined(models: dict[str, ObjectModel]) -> dict[str, ObjectModel]:
     """The catalog without carried fields: order lines read their order's status by joining it
     (the machinery under test), not from the copy they keep (see test_carried_copies)."""
-    return {
-        code: dataclasses.replace(
-            model,
-            relationships=tuple(
-                dataclasses.replace(rel, carried_fields=()) for rel in model.relationships
-            ),
-        )
-        for code, model in models.items()
-    }
+    return without_carried_fields(models)
 
 
 async def ingest_a_day(pool: asyncpg.Pool, models: dict[str, ObjectModel]) -> str:
