@@ -121,6 +121,8 @@ def order_lifecycle(world: FeedWorld, rng: random.Random, at: datetime.datetime,
             "unit_price": _money(line.unit_price_cents),
             "extended_price": _money(line.quantity * line.unit_price_cents),
             "extended_cost": _money(line.quantity * line.unit_cost_cents), "created_at": at,
+            "extended_list_price": _money(
+                line.quantity * products[line.product_index].list_price_cents),
         }
         for line in order.lines
     }

@@ -34,6 +34,7 @@ def order_book(world: World) -> Iterator[tuple[str, Record]]:
     money, units = randomness.money, randomness.units
     products = world.reference.orderable
     product_ids = [product.product_id for product in products]
+    list_prices = [product.list_price_cents for product in products]
     start = world.spec.start
     postings = ledger.Postings(world.calendar.days[-1])
     actuals = _WeeklyActuals(world)
@@ -60,7 +61,9 @@ def order_book(world: World) -> Iterator[tuple[str, Record]]:
                     "unit_price": money(line.unit_price_cents),
                     "extended_price": money(line.quantity * line.unit_price_cents),
                     "extended_cost": money(line.quantity * line.unit_cost_cents),
-                    "created_at": created_at}
+                    "created_at": created_at,
+                    "extended_list_price": money(
+                        line.quantity * list_prices[line.product_index])}
             for shipment in order.shipments:
                 yield "SHIPMENT", {
                     "shipment_id": shipment.shipment_id, "order_id": order_id,

@@ -70,6 +70,7 @@ def line(number: int, order_number: int, quantity: int, shipped: int) -> dict[st
         "extended_price": str(2 * quantity),
         "extended_cost": str(quantity),
         "created_at": (START + datetime.timedelta(hours=number)).isoformat(),
+        "extended_list_price": str(3 * quantity),
     }
 
 
@@ -160,11 +161,11 @@ async def test_bulk_loads_fill_the_copies_either_way_round(
     lines_model, orders_model = models["ORDER_LINE"], models["ORDER"]
     line_columns = ("order_line_id", "order_id", "line_number", "product_id", "quantity",
                     "shipped_quantity", "unit_price", "extended_price", "extended_cost",
-                    "created_at")
+                    "created_at", "extended_list_price")
 
     def typed_line(number: int, order_number: int) -> tuple[object, ...]:
         return (f"l{number}", f"o{order_number}", 1, "p1", Decimal(5), Decimal(4), Decimal(1),
-                Decimal(5), Decimal(3), START + datetime.timedelta(hours=number))
+                Decimal(5), Decimal(3), START + datetime.timedelta(hours=number), Decimal(6))
 
     # Lines first: orders 1 and 2 do not exist yet.
     await store.bulk_load(pool, client, lines_model, [typed_line(1, 1), typed_line(2, 2)],

@@ -56,6 +56,7 @@ def line(
         "extended_price": Decimal(quantity),
         "extended_cost": Decimal("0.50") * quantity,
         "created_at": created_at,
+        "extended_list_price": Decimal("1.25") * quantity,
     }
 
 
