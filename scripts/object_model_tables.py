@@ -74,6 +74,7 @@ DERIVED_FIELD_MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("0016_derived_field_short_shipped.sql", ("ORDER_LINE.short_shipped",)),
+    ("0020_payment_collected_on_time.sql", ("PAYMENT.collected_on_time",)),
 )
 # The migration that added the per-hour rollups (summed from the minute rollups it found).
 HOUR_ROLLUP_MIGRATION = "0013_hour_rollups.sql"
@@ -88,17 +89,23 @@ DERIVED_DURATION_MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "SHIPMENT.transit_seconds",
         ),
     ),
+    (
+        "0021_payment_weighted_collection.sql",
+        ("PAYMENT.amount_seconds_to_collect", "PAYMENT.amount_seconds_past_due"),
+    ),
 )
 # The migrations that added carried fields ("MODEL.relationship.field"), in order. A new carried
 # field goes into a new entry with the next free number.
 CARRIED_FIELD_MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0015_carried_fields.sql", ("ORDER_LINE.order.status",)),
+    ("0019_payment_invoice_dates.sql", ("PAYMENT.invoice.issue_date", "PAYMENT.invoice.due_date")),
 )
 # The migrations that added fields to object models already released ("MODEL.field"), in order.
 # A new field of a released model goes into a new entry with the next free number, and is
 # declared last in its model (the column is appended to the table).
 ADDED_FIELD_MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("0017_order_line_list_value.sql", ("ORDER_LINE.extended_list_price",)),
+    ("0018_payment_value_date.sql", ("PAYMENT.value_date",)),
 )
 # How the rows already stored get a value for an added field: an UPDATE of the raw table (alias
 # `adding`). A required field needs one, since its column is NOT NULL from then on; an optional
@@ -113,6 +120,10 @@ SET "extended_list_price" = COALESCE(adding."quantity" * (
     SELECT product."list_price" FROM "scor_data"."products" AS product
     WHERE product.client_id = adding.client_id AND product."product_id" = adding."product_id"
     ORDER BY product."created_at" DESC LIMIT 1), adding."extended_price");""",
+    # The day the money arrived, in UTC: the platform's zone for days it has to name alone.
+    "PAYMENT.value_date": """\
+UPDATE "financial_data"."payments" AS adding
+SET "value_date" = (adding."received_at" AT TIME ZONE 'UTC')::date;""",
 }
 _MAX_IDENTIFIER = 63
 

@@ -21,7 +21,11 @@ from services.calculation.formula.row_access import rule_problems
 from services.calculation.formula.validation import CheckedFormula, check_formula
 from services.catalog import sample_series
 from services.catalog.carried_fields import resolve_carried_fields
-from services.catalog.derived_fields import read_derived_durations, read_derived_fields
+from services.catalog.derived_fields import (
+    check_carried_operands,
+    read_derived_durations,
+    read_derived_fields,
+)
 from services.catalog.domain import (
     Cardinality,
     Catalog,
@@ -96,8 +100,9 @@ class _CatalogReader:
             self._object_model_file(file_name, chains, models, raw_samples)
         all_models = {code: entry[0] for code, entry in models.items()}
         for code, (model, owner, file_name) in list(models.items()):
-            model = resolve_carried_fields(model, all_models, self.problems,
-                                           f"{file_name}: object model {code}")
+            where = f"{file_name}: object model {code}"
+            model = resolve_carried_fields(model, all_models, self.problems, where)
+            model = check_carried_operands(model, self.problems, where)
             models[code] = (model, owner, file_name)
         all_models = {code: entry[0] for code, entry in models.items()}
         for code, (model, _, file_name) in models.items():
@@ -237,9 +242,9 @@ class _CatalogReader:
             for index, raw in enumerate(item.items("relationships"))
         )
         derived = read_derived_fields(item.items("derived_fields"), item.where, self.problems,
-                                      fields)
+                                      fields, relationships)
         durations = read_derived_durations(item.items("derived_durations"), item.where,
-                                           self.problems, fields, derived)
+                                           self.problems, fields, derived, relationships)
         return ObjectModel(code, item.text("name"), item.text("description"), schema, table,
                            time_field, fields, relationships, (owner,), derived, durations)
 

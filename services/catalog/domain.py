@@ -153,10 +153,14 @@ class DerivedDuration:
     description: str
     start_field: str
     end_field: str
+    # A numeric field the seconds are multiplied by (the amount of a payment, for the days to
+    # collect weighted by amount), or "" for the plain duration.
+    weight_field: str = ""
 
     @property
     def expression(self) -> str:
-        return f"seconds({self.start_field}, {self.end_field})"
+        seconds = f"seconds({self.start_field}, {self.end_field})"
+        return f"{self.weight_field} * {seconds}" if self.weight_field else seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,6 +186,13 @@ class Relationship:
 def carried_column(relationship: Relationship, field: Field) -> str:
     """The column holding a row's copy of its related row's field, e.g. `order__status`."""
     return f"{relationship.name}__{field.name}"
+
+
+def operand_column(operand: str) -> str:
+    """The column holding an operand of a derived field or duration: a field of the row
+    (`value_date`), or the row's copy of a related row's field, written `invoice.due_date` and
+    stored as `invoice__due_date` (see carried_column)."""
+    return operand.replace(".", "__")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,16 +237,29 @@ class ObjectModel:
             None,
         )
 
-    def derived_duration_for(self, start_field: str, end_field: str) -> DerivedDuration | None:
-        """The derived duration from `start_field` to `end_field`, if one is declared."""
+    def derived_duration_for(
+        self, start_field: str, end_field: str, weight_field: str = ""
+    ) -> DerivedDuration | None:
+        """The derived duration from `start_field` to `end_field` (multiplied by `weight_field`
+        when one is named), if one is declared."""
         return next(
             (
                 d
                 for d in self.derived_durations
-                if (d.start_field, d.end_field) == (start_field, end_field)
+                if (d.start_field, d.end_field, d.weight_field)
+                == (start_field, end_field, weight_field)
             ),
             None,
         )
+
+    def operand(self, name: str) -> Field | None:
+        """What a derived field or duration may read: a field of the row (`value_date`), or a
+        related row's field the row carries a copy of (`invoice.due_date`)."""
+        relationship_name, dot, field_name = name.partition(".")
+        if not dot:
+            return self.field(name)
+        relationship = self.relationship(relationship_name)
+        return relationship.carried(field_name) if relationship is not None else None
 
     def relationship(self, name: str) -> Relationship | None:
         return next((rel for rel in self.relationships if rel.name == name), None)

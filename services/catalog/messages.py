@@ -122,6 +122,7 @@ def object_model(model: domain.ObjectModel) -> catalog_pb2.ObjectModel:
                 expression=d.expression,
                 start_field=d.start_field,
                 end_field=d.end_field,
+                weight_field=d.weight_field,
             )
             for d in model.derived_durations
         ],
@@ -286,6 +287,7 @@ def object_model_from_proto(message: catalog_pb2.ObjectModel) -> domain.ObjectMo
                 description=d.description,
                 start_field=d.start_field,
                 end_field=d.end_field,
+                weight_field=d.weight_field,
             )
             for d in message.derived_durations
         ),

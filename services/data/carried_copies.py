@@ -21,11 +21,19 @@ import dataclasses
 import functools
 from collections.abc import Mapping
 
-from services.catalog.domain import FieldType, ObjectModel, Relationship, carried_column
+from services.catalog.domain import (
+    FieldType,
+    ObjectModel,
+    Relationship,
+    carried_column,
+    operand_column,
+)
 from services.data import rollup_fold
 from services.data.statement_text import compact
 from services.data.tables import (
     SQL_TYPES,
+    derived_value,
+    duration_value,
     natural_key,
     quote,
     raw_table,
@@ -125,9 +133,22 @@ def move_statement(carrier: Carrier, target: ObjectModel) -> str:
     raw = raw_table(model)
     source = quote(rel.source_field)
 
-    def now(name: str) -> str:
+    def column_now(name: str) -> str:
         moved = next((column for column, _ in copies if column == name), None)
         return f"moving.{quote('new__' + name) if moved else quote(name)}"
+
+    # Derived values reading a moved copy change with it (the table recomputes its generated
+    # columns on the UPDATE; the rollups' delta needs the new values too).
+    moved_columns = {column for column, _ in copies}
+    recomputed = {
+        **{d.name: derived_value(d, column_now) for d in model.derived_fields
+           if {operand_column(d.left_field), operand_column(d.right_field)} & moved_columns},
+        **{d.name: duration_value(model, d, column_now) for d in model.derived_durations
+           if {operand_column(d.start_field), operand_column(d.end_field)} & moved_columns},
+    }
+
+    def now(name: str) -> str:
+        return recomputed.get(name) or column_now(name)
 
     def before(name: str) -> str:
         return f"moving.{quote(name)}"

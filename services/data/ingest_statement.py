@@ -15,7 +15,7 @@ from collections.abc import (
 from services.catalog.domain import ObjectModel, carried_column
 from services.data import rollup_fold
 from services.data.batch_wire import wire_columns
-from services.data.carried_copies import NO_CARRYING, Carrying
+from services.data.carried_copies import NO_CARRYING, CarriedOut, Carrying
 from services.data.statement_text import compact
 from services.data.tables import (
     COUNT_PREFIX,
@@ -121,8 +121,15 @@ def statements(model: ObjectModel, carrying: Carrying = NO_CARRYING) -> Statemen
     # table computes its own), over the decoded values by name rather than decoding them again.
     decoded_values = ", ".join(f"{value} AS {quote(name)}" for name, value in sent_values.items())
 
+    # A derived value may read a copy of a related row's field: the copy as looked up below.
+    looked_up = {
+        carried_column(rel, field): f"{quote(f'related__{rel.name}')}.{quote(field.name)}"
+        for rel in model.relationships
+        for field in rel.carried_fields
+    }
+
     def decoded_column(name: str) -> str:
-        return f"decoded.{quote(name)}"
+        return looked_up.get(name, f"decoded.{quote(name)}")
 
     derived_values = "".join(
         [
@@ -165,7 +172,9 @@ def statements(model: ObjectModel, carrying: Carrying = NO_CARRYING) -> Statemen
     newest = "last_bucket" if is_date else "last_time"
     bucket_width = "INTERVAL '24 hours'" if is_date else "INTERVAL '1 minute'"
 
-    watched = sorted({name for out in carried_out for name in out.fields})
+    # Copied fields that can change on a stored row: those outside the natural key (a row with
+    # another value of a key field is another row, found as a new key).
+    watched = sorted({name for out in carried_out for name in out.fields if name not in key})
     stored_fields = [
         *rollup_dimensions(model),
         *rollup_sums(model),
@@ -192,12 +201,20 @@ def statements(model: ObjectModel, carrying: Carrying = NO_CARRYING) -> Statemen
 
     # For each model keeping copies of this one's fields: the keys of new rows when some of its
     # rows wait for a related row, and of rows whose copied fields changed.
+    def changed_keys(out: CarriedOut) -> str:
+        changing = [name for name in out.fields if name in watched]
+        if not changing:
+            return "NULL::text[]"
+        return (
+            f"array_agg(matched.{quote(out.key_field)}::text) FILTER (WHERE changed AND"
+            f" ({listed(changing, 'matched')}) IS DISTINCT FROM"
+            f" ({', '.join(before(name) for name in changing)}))"
+        )
+
     recarry = "".join(
         f", array_agg(matched.{quote(out.key_field)}::text) FILTER (WHERE found IS NULL"
         f" AND {out.waiting})"
-        f" AS new_keys_{index}, array_agg(matched.{quote(out.key_field)}::text) FILTER (WHERE"
-        f" changed AND ({listed(out.fields, 'matched')}) IS DISTINCT FROM"
-        f" ({', '.join(before(name) for name in out.fields)})) AS changed_keys_{index}"
+        f" AS new_keys_{index}, {changed_keys(out)} AS changed_keys_{index}"
         for index, out in enumerate(carried_out)
     )
     write_and_fold = f"""

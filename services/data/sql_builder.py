@@ -309,16 +309,45 @@ def _measure_refusal(measure: q.Measure, model: ObjectModel) -> str | None:
 def derived_duration_of(
     argument: q.RowExpression | None, model: ObjectModel
 ) -> DerivedDuration | None:
-    """The derived duration of `model` that `argument` is (the duration between two fields of the
-    model itself, in the declared order), if any."""
-    if not isinstance(argument, q.Duration):
+    """The derived duration of `model` that `argument` is: the duration between two operands of
+    the row (its fields, or copies it carries), in the declared order, or that duration times a
+    numeric field of the row declared as its weight; None when there is none."""
+    duration, weight = _weighed(argument)
+    if duration is None:
         return None
-    start, end = argument.start, argument.end
-    if not isinstance(start, q.FieldRef) or not isinstance(end, q.FieldRef):
+    start, end = _operand_name(duration.start, model), _operand_name(duration.end, model)
+    if start is None or end is None:
         return None
-    if start.path or end.path:
-        return None
-    return model.derived_duration_for(start.field, end.field)
+    return model.derived_duration_for(start, end, weight)
+
+
+def _weighed(argument: q.RowExpression | None) -> tuple[q.Duration | None, str]:
+    """`argument` as a duration and the field it is multiplied by ("" when it is not)."""
+    if isinstance(argument, q.Duration):
+        return argument, ""
+    if not (isinstance(argument, q.Arithmetic)
+            and argument.operator is q.ArithmeticOperator.MULTIPLY):
+        return None, ""
+    for weight, duration in ((argument.left, argument.right), (argument.right, argument.left)):
+        if isinstance(weight, q.FieldRef) and not weight.path and isinstance(duration, q.Duration):
+            return duration, weight.field
+    return None, ""
+
+
+def _operand_name(ref: q.FieldRef, model: ObjectModel) -> str | None:
+    """How a derived field or duration of `model` names `ref`: a field of the row by its name, a
+    related row's field the row carries a copy of as `relationship.field`; None otherwise."""
+    if not ref.path:
+        return ref.field
+    name = f"{ref.path[0]}.{ref.field}"
+    return name if len(ref.path) == 1 and model.operand(name) is not None else None
+
+
+def _duration_unit(argument: q.RowExpression | None) -> q.DurationUnit:
+    """The unit of the derived duration `argument` is (see derived_duration_of)."""
+    duration, _ = _weighed(argument)
+    assert duration is not None
+    return duration.unit
 
 
 def _is_date_time_field(argument: q.RowExpression | None, model: ObjectModel) -> bool:
@@ -374,12 +403,13 @@ def _is_derived_comparison(node: q.Compare, model: ObjectModel) -> bool:
     """Whether `node` compares two fields of the model itself as one of its derived fields does,
     so the statement reads that derived field (a rollup dimension) instead."""
     left, right = node.left, node.right
+    if not (isinstance(left, q.FieldRef) and isinstance(right, q.FieldRef)):
+        return False
+    left_name, right_name = _operand_name(left, model), _operand_name(right, model)
     return (
-        isinstance(left, q.FieldRef)
-        and isinstance(right, q.FieldRef)
-        and not left.path
-        and not right.path
-        and derived_field_of(model, left.field, node.comparator, right.field) is not None
+        left_name is not None
+        and right_name is not None
+        and derived_field_of(model, left_name, node.comparator, right_name) is not None
     )
 
 
@@ -717,9 +747,8 @@ class _Builder:
         if duration is not None and function in (q.AggregateFunction.SUM, q.AggregateFunction.AVG):
             # The stored seconds, divided once per bucket: the very arithmetic of the rollups,
             # so raw rows and rollups agree to the last digit.
-            assert isinstance(measure.argument, q.Duration)
             column = f"{scope.alias}.{quote_identifier(duration.name)}"
-            divisor = _SECONDS_PER_UNIT[measure.argument.unit]
+            divisor = _SECONDS_PER_UNIT[_duration_unit(measure.argument)]
             filtered = self._aggregate_filter(measure, scope, where)
             return f"{function.value}({column}){filtered} / {divisor}"
         if function is q.AggregateFunction.COUNT:
@@ -791,8 +820,7 @@ class _Builder:
             return f"count(DISTINCT t.{ROLLUP_TIME_COLUMN}){condition}"
         duration = derived_duration_of(measure.argument, scope.model)
         if duration is not None:
-            assert isinstance(measure.argument, q.Duration)
-            divisor = _SECONDS_PER_UNIT[measure.argument.unit]
+            divisor = _SECONDS_PER_UNIT[_duration_unit(measure.argument)]
             seconds = f"sum(t.{quote_identifier(ROLLUP_SUM_PREFIX + duration.name)}){condition}"
             having = f"sum(t.{quote_identifier(ROLLUP_COUNT_PREFIX + duration.name)}){condition}"
             if measure.function is q.AggregateFunction.SUM:
@@ -820,9 +848,15 @@ class _Builder:
         if isinstance(node, q.Literal):
             return self._literal(node.value, expected, where)
         if isinstance(node, q.Duration):
-            start = self._temporal(node.start, scope, f"{where}.start")
-            end = self._temporal(node.end, scope, f"{where}.end")
-            seconds = f"extract(epoch from ({end} - {start}))"
+            first = self._temporal_column(node.start, scope, f"{where}.start")
+            last = self._temporal_column(node.end, scope, f"{where}.end")
+            if first.kind is last.kind is Kind.DATE:
+                # Whole calendar days, in every zone (as a stored derived duration between two
+                # dates is): their local midnights are a DST hour apart across a switch.
+                seconds = f"(({last.text} - {first.text}) * 86400)::numeric"
+            else:
+                start, end = self._as_timestamptz(first), self._as_timestamptz(last)
+                seconds = f"extract(epoch from ({end} - {start}))"
             divisor = _SECONDS_PER_UNIT[node.unit]
             return _Sql(seconds if divisor == 1 else f"({seconds} / {divisor})", Kind.NUMERIC)
         left = self._expression(node.left, scope, f"{where}.left", Kind.NUMERIC)
@@ -838,12 +872,11 @@ class _Builder:
         kind = Kind.INTEGER if left.kind is right.kind is Kind.INTEGER else Kind.NUMERIC
         return _Sql(f"({left.text} {_OPERATORS[node.operator]} {right.text})", kind)
 
-    def _temporal(self, ref: q.FieldRef, scope: _Scope, where: str) -> str:
+    def _temporal_column(self, ref: q.FieldRef, scope: _Scope, where: str) -> _Sql:
         column = self._column(ref, scope, where)
         if not column.kind.is_temporal:
             raise self._invalid(where, f"{ref.field!r} is not a timestamp or date field")
-        # date - date would be an integer of days; both sides as instants give an interval.
-        return self._as_timestamptz(column)
+        return column
 
     def _literal(self, value: q.Scalar, expected: Kind | None, where: str) -> _Sql:
         coerced, kind = self._coerce(value, expected, where)
@@ -1188,12 +1221,20 @@ class _Builder:
         row (the same table in the statement) whose model declares this comparison."""
         if not (isinstance(node.left, q.FieldRef) and isinstance(node.right, q.FieldRef)):
             return None
-        left = self._locate(node.left, scope, f"{where}.left")
-        right = self._locate(node.right, scope, f"{where}.right")
-        if isinstance(left, _Crossing) or isinstance(right, _Crossing) or left[0] != right[0]:
+        sides = []
+        for ref, at in ((node.left, f"{where}.left"), (node.right, f"{where}.right")):
+            # A field the row carries a copy of is the row's own operand `relationship.field`.
+            holder = self._holder_if_carried(ref, scope)
+            located = self._locate(holder, scope, at)
+            if isinstance(located, _Crossing):
+                return None
+            name = ref.field if holder is ref else f"{ref.path[-1]}.{ref.field}"
+            sides.append((located, name))
+        (left, left_name), (right, right_name) = sides
+        if left[0] != right[0]:
             return None
         alias, model = left
-        derived = derived_field_of(model, node.left.field, node.comparator, node.right.field)
+        derived = derived_field_of(model, left_name, node.comparator, right_name)
         return None if derived is None else f"{alias}.{quote_identifier(derived.name)}"
 
 

@@ -38,6 +38,7 @@ from services.catalog.domain import (
     FieldType,
     ObjectModel,
     carried_column,
+    operand_column,
 )
 
 SQL_TYPES: Mapping[FieldType, str] = {
@@ -120,9 +121,11 @@ def carried_fields(model: ObjectModel) -> tuple[Field, ...]:
 
 
 def derived_value(derived: DerivedField, column: Callable[[str], str]) -> str:
-    """SQL computing a derived field from the SQL of its two fields' values (`column(name)`):
-    NULL when either is NULL, as the comparison written in a formula is."""
-    left, right = column(derived.left_field), column(derived.right_field)
+    """SQL computing a derived field from the SQL of its two columns' values (`column(name)`;
+    a carried operand's column is its copy, see operand_column): NULL when either is NULL, as
+    the comparison written in a formula is."""
+    left = column(operand_column(derived.left_field))
+    right = column(operand_column(derived.right_field))
     return f"({left} {derived.comparator.value} {right})"
 
 
@@ -133,14 +136,20 @@ def rollup_sums(model: ObjectModel) -> tuple[Field, ...]:
 def duration_value(
     model: ObjectModel, duration: DerivedDuration, column: Callable[[str], str]
 ) -> str:
-    """SQL computing a derived duration in seconds from the SQL of its two fields' values
-    (`column(name)`): NULL when either is NULL. Both are timestamps or both dates (the catalog
-    allows nothing else), so the value never depends on the session's time zone."""
-    start, end = column(duration.start_field), column(duration.end_field)
-    spec = model.field(duration.start_field)
+    """SQL computing a derived duration in seconds (times its weight, when it has one) from the
+    SQL of its columns' values (`column(name)`, as for derived_value): NULL when either end is
+    NULL. Both are timestamps or both dates (the catalog allows nothing else), so the value never
+    depends on the session's time zone."""
+    start = column(operand_column(duration.start_field))
+    end = column(operand_column(duration.end_field))
+    spec = model.operand(duration.start_field)
     if spec is not None and spec.type is FieldType.DATE:
-        return f"(({end} - {start}) * 86400)::numeric"
-    return f"extract(epoch from ({end} - {start}))"
+        seconds = f"(({end} - {start}) * 86400)::numeric"
+    else:
+        seconds = f"extract(epoch from ({end} - {start}))"
+    if duration.weight_field:
+        return f"({column(duration.weight_field)} * {seconds})"
+    return seconds
 
 
 def duration_fields(model: ObjectModel) -> tuple[Field, ...]:

@@ -204,7 +204,7 @@ def _invoice_and_ledger(timeline: Timeline, order: orders.Order,
         timeline.add(last, "PAYMENT", {
             "payment_id": payment.payment_id, "invoice_id": invoice.invoice_id,
             "amount": _money(payment.amount_cents), "method": payment.method,
-            "received_at": last,
+            "received_at": last, "value_date": last.astimezone(datetime.UTC).date(),
         })
     if invoice.status == "paid":
         timeline.add(last, "INVOICE", {**row, "status": "paid", "paid_date": last.date()})

@@ -114,7 +114,8 @@ def _payment_rows(invoice: Invoice, start: datetime.datetime) -> Iterator[tuple[
             continue
         yield "PAYMENT", {"payment_id": payment.payment_id, "invoice_id": invoice.invoice_id,
                           "amount": randomness.money(payment.amount_cents),
-                          "method": payment.method, "received_at": payment.received_at}
+                          "method": payment.method, "received_at": payment.received_at,
+                          "value_date": payment.received_at.astimezone(datetime.UTC).date()}
 
 
 def opening_receivables(world: World) -> Iterator[tuple[Invoice, str]]:

@@ -222,3 +222,48 @@ async def test_a_fill_rate_over_months_reads_the_rollups_and_equals_the_join(
     assert not joined.used_rollups
     assert copied.rows == joined.rows
     assert sum(row.row_count for row in copied.rows) == 200
+
+
+def invoice(number: int, issued: datetime.date, due: datetime.date) -> dict[str, object]:
+    return {"invoice_id": f"i{number}", "customer_id": "c1", "status": "open",
+            "amount": "100.00", "currency": "USD", "issue_date": issued.isoformat(),
+            "due_date": due.isoformat()}
+
+
+def payment(number: int, invoice_number: int, credited: datetime.date) -> dict[str, object]:
+    received = START + datetime.timedelta(hours=number)
+    return {"payment_id": f"p{number}", "invoice_id": f"i{invoice_number}",
+            "amount": f"{10 * number}.00", "method": "wire", "received_at": received.isoformat(),
+            "value_date": credited.isoformat()}
+
+
+async def test_payments_flags_and_weighted_days_move_with_their_invoices_dates(
+    pool: asyncpg.Pool, client: str, models: dict[str, ObjectModel]
+) -> None:
+    """The values derived from copies (on time, days to collect weighted by amount) move with
+    the copies, in the rows and in the rollups."""
+    assert writers_lock_code(models["PAYMENT"]) == "INVOICE"
+    day = START.date()
+
+    async def derived() -> dict[str, tuple[object, ...]]:
+        await assert_rollup_matches_raw(pool, models["PAYMENT"], client)
+        rows = await pool.fetch(
+            "SELECT payment_id, collected_on_time, amount_seconds_to_collect / 86400 AS days,"
+            " amount_seconds_past_due / 86400 AS late FROM financial_data.payments"
+            " WHERE client_id = $1 ORDER BY payment_id", client)
+        return {r["payment_id"]: (r["collected_on_time"], r["days"], r["late"]) for r in rows}
+
+    await write(pool, client, models, "INVOICE",
+                [invoice(1, day - datetime.timedelta(days=30), day)])
+    # p2 arrives before its invoice: nothing is derived until it does.
+    await write(pool, client, models, "PAYMENT", [payment(1, 1, day), payment(2, 2, day)])
+    assert await derived() == {"p1": (True, 300, 0), "p2": (None, None, None)}
+
+    await write(pool, client, models, "INVOICE", [
+        invoice(2, day - datetime.timedelta(days=10), day - datetime.timedelta(days=2))])
+    assert await derived() == {"p1": (True, 300, 0), "p2": (False, 200, 40)}
+
+    # Invoice 1's due date moves back a day: p1 turns late.
+    await write(pool, client, models, "INVOICE", [
+        invoice(1, day - datetime.timedelta(days=30), day - datetime.timedelta(days=1))])
+    assert await derived() == {"p1": (False, 300, 10), "p2": (False, 200, 40)}

@@ -117,3 +117,46 @@ def test_a_duration_outside_every_migration_is_reported(catalog: Catalog) -> Non
         "ORDER.promise_seconds is in no entry of DERIVED_DURATION_MIGRATIONS: add an entry (a "
         "new migration) for it"
     ]
+
+
+@pytest.mark.parametrize(
+    ("duration", "problem"),
+    [
+        ({"start": "created_at", "end": "delivered_at", "weight": "status"},
+         "weight 'status' must be a numeric field of the row"),
+        ({"start": "created_at", "end": "delivered_at", "weight": "nope"},
+         "weight 'nope' must be a numeric field"),
+        ({"start": "created_at", "end": "customer.created_at"},
+         "'customer.created_at' is not a field of a relationship that the row carries"),
+    ],
+)
+def test_a_broken_weighted_duration_is_refused_naming_it(
+    tmp_path: pathlib.Path, duration: dict[str, str], problem: str
+) -> None:
+    problems = problems_with(tmp_path, {"name": "odd", "description": "x", **duration})
+    assert any("derived duration 2" in p and problem in p for p in problems), problems
+
+
+def test_a_duration_between_copies_must_join_two_dates_or_two_timestamps(
+    tmp_path: pathlib.Path,
+) -> None:
+    def add(lines: dict[str, Any]) -> None:
+        lines["derived_durations"] = [{"name": "odd", "description": "x",
+                                       "start": "order.status", "end": "created_at"}]
+
+    problems = problems_after_editing(tmp_path, "ORDER_LINE", add)
+    assert any("ORDER_LINE: derived duration 0" in p and "start order.status (string) and end "
+               "created_at (timestamp) must be two timestamps or two dates" in p
+               for p in problems), problems
+
+
+def test_the_payments_weighted_durations_read_their_invoices_dates(
+    models: dict[str, ObjectModel],
+) -> None:
+    payment = models["PAYMENT"]
+    weighted = payment.derived_duration_for("invoice.issue_date", "value_date", "amount")
+    assert weighted is not None and weighted.name == "amount_seconds_to_collect"
+    assert weighted.expression == "amount * seconds(invoice.issue_date, value_date)"
+    assert payment.derived_duration_for("invoice.issue_date", "value_date") is None
+    invoice_date = payment.operand("invoice.issue_date")
+    assert invoice_date is not None and invoice_date.type.value == "date"

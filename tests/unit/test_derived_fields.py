@@ -90,6 +90,8 @@ def test_the_catalog_declares_the_on_time_flags(models: dict[str, ObjectModel]) 
         ("AP_INVOICE", "paid_on_time", "paid_date <= due_date"),
         ("INVENTORY_SNAPSHOT", "below_safety_stock", "on_hand_quantity < safety_stock_quantity"),
         ("ORDER_LINE", "short_shipped", "shipped_quantity < quantity"),
+        # A date of the row against its copy of the invoice's date.
+        ("PAYMENT", "collected_on_time", "value_date <= invoice.due_date"),
     }
     order = models["ORDER"]
     # Not a field: fields are what clients send (ingest refuses unknown names).
@@ -156,7 +158,7 @@ def test_0005_is_rendered_without_derived_fields(catalog: Catalog) -> None:
 def test_the_derived_field_migration_adds_generated_columns_and_rekeys_rollups(
     catalog: Catalog,
 ) -> None:
-    (file_name, names), later = DERIVED_FIELD_MIGRATIONS
+    (file_name, names), later, _ = DERIVED_FIELD_MIGRATIONS
     sql = render_derived(catalog.object_models, 0)
     assert ('ADD COLUMN "delivered_on_time" boolean GENERATED ALWAYS AS '
             '("delivered_at" <= "promised_at") STORED;') in sql
@@ -286,3 +288,27 @@ def test_on_time_kpis_are_answered_by_the_rollups(
         assert any(f't."{name}"' in statement.sql for name in derived)
         without = dataclasses.replace(models[model_code], derived_fields=())
         assert not build(query, {**models, model_code: without}).used_rollups
+
+
+@pytest.mark.parametrize(
+    ("expression", "where", "problem"),
+    [
+        # ORDER_LINE carries its order's status only.
+        ("created_at <= order.promised_at", "derived field 1",
+         "'order.promised_at' is not a field of a relationship that the row carries a copy of"),
+        ("created_at <= product.list_price", "derived field 1", "the row carries a copy of"),
+        # The copy's type is known once every model is read, and checked then.
+        ("quantity < order.status", "derived field 1",
+         "quantity (decimal) and order.status (string) must both be numbers"),
+    ],
+)
+def test_a_derived_field_over_a_copy_is_checked_like_one_over_fields(
+    tmp_path: pathlib.Path, expression: str, where: str, problem: str
+) -> None:
+    def add(lines: dict[str, Any]) -> None:
+        lines["derived_fields"] = [*lines["derived_fields"],
+                                   {"name": "odd", "expression": expression, "description": "x"}]
+
+    problems = problems_after_editing(tmp_path, "ORDER_LINE", add)
+    assert any(f"object model ORDER_LINE: {where}" in p and problem in p
+               for p in problems), problems

@@ -122,11 +122,11 @@ def test_relationships_and_kpi_references() -> None:
     ]
     payments = [
         {"payment_id": "P1", "invoice_id": "I1", "amount": 100.0, "method": "wire",
-         "received_at": at(1, 0)},
+         "received_at": at(1, 0), "value_date": datetime.date(2025, 1, 1)},
         {"payment_id": "P2", "invoice_id": "I2", "amount": 300.0, "method": "ach",
-         "received_at": at(2, 0)},
+         "received_at": at(2, 0), "value_date": datetime.date(2025, 1, 2)},
         {"payment_id": "P3", "invoice_id": "MISSING", "amount": 50.0, "method": "ach",
-         "received_at": at(2, 6)},
+         "received_at": at(2, 6), "value_date": datetime.date(2025, 1, 2)},
     ]
     rows = {"PAYMENT": payments, "INVOICE": invoices}
     on_time = run("100 * sum(PAYMENT.amount where received_at <= invoice.due_date) "

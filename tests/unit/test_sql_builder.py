@@ -690,3 +690,56 @@ def test_a_derived_duration_is_read_from_its_stored_seconds(
         r'sum\(t."count__fulfillment_seconds"\) FILTER \(WHERE .*\), 0\) / 86400',
         rolled.sql,
     )
+
+
+def payments(*measures: q.Measure, **changes: object) -> q.AggregateQuery:
+    query = q.AggregateQuery("q", "PAYMENT", RANGE, measures)
+    return q.AggregateQuery(**{**query.__dict__, **changes})  # type: ignore[arg-type]
+
+
+# PAYMENT carries its invoice's dates; its derived flag and weighted durations read the copies.
+ON_TIME = q.Compare(field("value_date"), q.Comparator.LE, field("due_date", "invoice"))
+DAYS_TO_COLLECT = q.Duration(field("issue_date", "invoice"), field("value_date"),
+                             q.DurationUnit.DAYS)
+
+
+def test_a_weighted_duration_over_copies_is_read_from_its_stored_sums(
+    models: dict[str, ObjectModel],
+) -> None:
+    weighted = q.Arithmetic(q.ArithmeticOperator.MULTIPLY, field("amount"), DAYS_TO_COLLECT)
+    mirrored = q.Arithmetic(q.ArithmeticOperator.MULTIPLY, DAYS_TO_COLLECT, field("amount"))
+    for argument in (weighted, mirrored):
+        measure = q.Measure("w", q.AggregateFunction.SUM, argument)
+        rolled = build(payments(measure, bucket=q.Period.DAY), models)
+        assert rolled.used_rollups, rolled.rollup_refusal
+        assert 'sum(t."sum__amount_seconds_to_collect")' in rolled.sql
+        raw = build(payments(measure), models, allow_rollups=False)
+        assert 'sum(t."amount_seconds_to_collect") / 86400' in raw.sql
+        assert "JOIN" not in raw.sql.upper().replace("JOIN GENERATE_SERIES", "")
+    # Weighted by another field, or not a declared pair: computed from the rows as written.
+    other = q.Arithmetic(q.ArithmeticOperator.MULTIPLY, field("amount"), q.Duration(
+        field("issue_date", "invoice"), field("received_at"), q.DurationUnit.DAYS))
+    statement = build(payments(q.Measure("w", q.AggregateFunction.SUM, other)), models)
+    assert not statement.used_rollups and "amount_seconds_to_collect" not in statement.sql
+
+
+def test_a_comparison_with_a_copy_reads_the_derived_flag(models: dict[str, ObjectModel]) -> None:
+    for condition in (ON_TIME, q.Not(ON_TIME), q.Compare(
+            field("due_date", "invoice"), q.Comparator.GE, field("value_date"))):
+        measure = q.Measure("s", q.AggregateFunction.SUM, field("amount"), condition)
+        rolled = build(payments(measure, bucket=q.Period.DAY), models)
+        assert rolled.used_rollups, rolled.rollup_refusal
+        assert 't."collected_on_time"' in rolled.sql
+        raw = build(payments(measure), models, allow_rollups=False)
+        assert 't."collected_on_time"' in raw.sql and "invoices" not in raw.sql
+
+
+def test_durations_between_two_dates_are_whole_days_in_every_zone(
+    models: dict[str, ObjectModel],
+) -> None:
+    days = q.Duration(field("invoice_date"), field("paid_date"), q.DurationUnit.DAYS)
+    query = q.AggregateQuery("q", "AP_INVOICE", RANGE,
+                             (q.Measure("d", q.AggregateFunction.AVG, days),))
+    statement = build(query, models, time_zone="Europe/Berlin")
+    assert '((t."paid_date" - t."invoice_date") * 86400)::numeric' in statement.sql
+    assert "AT TIME ZONE" not in statement.sql.split("FROM")[0]

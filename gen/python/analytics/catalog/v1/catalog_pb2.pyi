@@ -421,6 +421,7 @@ class DerivedDuration(_message.Message):
     EXPRESSION_FIELD_NUMBER: _builtins.int
     START_FIELD_FIELD_NUMBER: _builtins.int
     END_FIELD_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Name, e.g. "fulfillment_seconds"."""
     description: _builtins.str
@@ -431,6 +432,12 @@ class DerivedDuration(_message.Message):
     """The field the duration starts at, e.g. "created_at"."""
     end_field: _builtins.str
     """The field the duration ends at, e.g. "delivered_at"."""
+    weight_field: _builtins.str
+    """A numeric field the seconds are multiplied by (e.g. "amount", for days to collect weighted
+    by amount), so sum(amount * duration_days(...)) is answered from the rollups; empty for the
+    plain duration. Start and end may also name a field the row carries a copy of
+    ("invoice.issue_date").
+    """
     def __init__(
         self,
         *,
@@ -439,10 +446,11 @@ class DerivedDuration(_message.Message):
         expression: _builtins.str = ...,
         start_field: _builtins.str = ...,
         end_field: _builtins.str = ...,
+        weight_field: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "end_field", b"end_field", "expression", b"expression", "name", b"name", "start_field", b"start_field"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "end_field", b"end_field", "expression", b"expression", "name", b"name", "start_field", b"start_field", "weight_field", b"weight_field"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
