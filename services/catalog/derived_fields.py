@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from services.catalog.domain import (
     Comparator,
@@ -37,6 +38,7 @@ _EXPRESSION = re.compile(
 )
 # Stands for a carried operand while its type is not known yet (see check_carried_operands).
 _CARRIED = Field("", FieldType.STRING, "")
+_Derived = TypeVar("_Derived", DerivedField, DerivedDuration)
 # Columns the platform adds to the tables and rollups; the generator refuses these too.
 _RESERVED = frozenset({"client_id", "bucket", "row_count"})
 
@@ -196,30 +198,30 @@ def _duration_problem(duration: DerivedDuration, first: Field, last: Field) -> s
 def check_carried_operands(model: ObjectModel, problems: Problems, where: str) -> ObjectModel:
     """`model` without the derived fields and durations whose carried operands (resolved by
     now) do not fit, each reported as it would have been with fields of the row."""
-    fields = []
-    for index, derived in enumerate(model.derived_fields):
-        left, right = model.operand(derived.left_field), model.operand(derived.right_field)
-        problem = (
-            None if left is None or right is None
-            else _comparison_problem(derived, left, right)
-        )
-        if left is None or right is None or problem is not None:
-            problems.add(f"{where}: derived field {index}",
-                         problem or "expression: a carried field it reads was not carried")
-            continue
-        fields.append(derived)
-    durations = []
-    for index, duration in enumerate(model.derived_durations):
-        first, last = model.operand(duration.start_field), model.operand(duration.end_field)
-        problem = (
-            None if first is None or last is None
-            else _duration_problem(duration, first, last)
-        )
-        if first is None or last is None or problem is not None:
-            problems.add(f"{where}: derived duration {index}",
-                         problem or "a carried field it reads was not carried")
-            continue
-        durations.append(duration)
+
+    def fitting(
+        kind: str,
+        items: tuple[_Derived, ...],
+        operands: Callable[[_Derived], tuple[str, str]],
+        problem_of: Callable[[_Derived, Field, Field], str | None],
+    ) -> tuple[_Derived, ...]:
+        kept = []
+        for index, item in enumerate(items):
+            first, second = (model.operand(name) for name in operands(item))
+            problem = (
+                "a carried field it reads was not carried" if first is None or second is None
+                else problem_of(item, first, second)
+            )
+            if problem is None:
+                kept.append(item)
+            else:
+                problems.add(f"{where}: {kind} {index}", problem)
+        return tuple(kept)
+
     return dataclasses.replace(
-        model, derived_fields=tuple(fields), derived_durations=tuple(durations)
+        model,
+        derived_fields=fitting("derived field", model.derived_fields,
+                               lambda d: (d.left_field, d.right_field), _comparison_problem),
+        derived_durations=fitting("derived duration", model.derived_durations,
+                                  lambda d: (d.start_field, d.end_field), _duration_problem),
     )

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime
 import pathlib
-import shutil
 from decimal import Decimal
 
 import asyncpg
 
 from analytics_engine.migrations import DEFAULT_SQL_DIR, apply_migrations
+from tests.fixtures.postgres import migrations_before
 
 ADDING = "0017_order_line_list_value.sql"
 AT = datetime.datetime(2026, 3, 2, 9, 30, tzinfo=datetime.UTC)
@@ -19,12 +19,7 @@ AT = datetime.datetime(2026, 3, 2, 9, 30, tzinfo=datetime.UTC)
 async def test_order_lines_stored_before_the_list_value_get_it_from_their_product(
     fresh_database: str, tmp_path: pathlib.Path
 ) -> None:
-    before = tmp_path / "sql"
-    before.mkdir()
-    for path in sorted(DEFAULT_SQL_DIR.glob("*.sql")):
-        if path.name < ADDING:
-            shutil.copy(path, before / path.name)
-    await apply_migrations(fresh_database, before)
+    await apply_migrations(fresh_database, migrations_before(ADDING, tmp_path / "sql"))
     connection = await asyncpg.connect(fresh_database)
     try:
         # p1 was repriced: the lines are valued at its latest list price. p9 is unknown.
@@ -46,8 +41,9 @@ async def test_order_lines_stored_before_the_list_value_get_it_from_their_produc
         )
         applied = await apply_migrations(fresh_database, DEFAULT_SQL_DIR)
         assert applied[0] == ADDING
-        values = dict(await connection.fetch(
-            "SELECT order_line_id, extended_list_price FROM scor_data.order_lines"))
+        lines = await connection.fetch(
+            "SELECT order_line_id, extended_list_price FROM scor_data.order_lines")
+        values = {line["order_line_id"]: line["extended_list_price"] for line in lines}
         assert values == {"l1": Decimal(36), "l2": Decimal(36), "l3": Decimal(60)}
         column = await connection.fetchval(
             "SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'scor_data'"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import pathlib
-import shutil
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -18,7 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from analytics_engine.migrations import DEFAULT_SQL_DIR, apply_migrations
+from analytics_engine.migrations import apply_migrations
 from services.aggregates import query as q
 from services.calculation.formula.compiler import FormulaCatalog, compile_kpi
 from services.catalog.catalog_files import load_catalog_files
@@ -26,6 +25,7 @@ from services.catalog.domain import Catalog, ObjectModel
 from services.data import store
 from services.data.sql_builder import build_statement
 from services.errors import InvalidArgument
+from tests.fixtures.postgres import migrations_before
 
 UTC = datetime.UTC
 DAY0 = datetime.datetime(2026, 3, 2, tzinfo=UTC)
@@ -272,12 +272,7 @@ async def test_the_migration_brings_existing_rows_and_rollups_along(
     fresh_database: str, tmp_path: pathlib.Path
 ) -> None:
     # A database as it was before derived fields: migrations up to 0010.
-    earlier = tmp_path / "sql"
-    earlier.mkdir()
-    for path in sorted(DEFAULT_SQL_DIR.glob("*.sql")):
-        if int(path.name[:4]) <= 10:
-            shutil.copy(path, earlier / path.name)
-    await apply_migrations(fresh_database, earlier)
+    await apply_migrations(fresh_database, migrations_before("0011", tmp_path / "sql"))
     rows = some_orders(50)
     connection = await asyncpg.connect(fresh_database)
     try:
