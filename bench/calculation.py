@@ -10,8 +10,9 @@ over gRPC:
   series as KpiValues and as packed columns (SERIES_LAYOUT_COLUMNS); the cached KpiValue form is
   also split into the time until its bytes have arrived and the time the client parses them;
 - one KPI over one year per day: one the rollups answer from dimension fields, one they answer
-  through a derived flag, and one filtering on a related object model's field, which the rows
-  carry a copy of (order lines and their order's status)
+  through a derived flag, one filtering on a related object model's field, which the rows
+  carry a copy of (order lines and their order's status), one weighting days between copied
+  dates by amount (DSO), and one counting distinct values (read from every row)
   (`--every-kpi` also times every catalog KPI once and names those over 300 ms).
 Prints medians and p95s. Targets (issue 3): dashboard cold p95 <= 300 ms, cached p95 <= 20 ms;
 one KPI over a year p95 <= 300 ms.
@@ -50,6 +51,10 @@ ROLLUP_KPI = "SALES_DEALS_WON"  # counts over dimension fields: answered from th
 FLAG_KPI = "SCOR_POF"  # on time = a derived flag of the row, kept in the rollups
 # Filters order lines on their order's status: a copy the lines carry, kept in the rollups.
 JOINED_KPI = "SCOR_FILL_RATE"
+# Days to collect weighted by amount, from the payments' copies of their invoices' dates.
+WEIGHTED_KPI = "FIN_DSO"
+# Counts distinct customers per day: read from every row (see the README on distinct counts).
+DISTINCT_KPI = "CRM_ACTIVE_CUSTOMERS"
 
 
 async def ensure_demo_data(dsn: str, rows: int, days: int) -> None:
@@ -212,6 +217,16 @@ async def measure(
         report(
             f"{JOINED_KPI} over a year per day (carried status)",
             await timed(lambda: one_year(JOINED_KPI), max(3, runs // 4)),
+            300,
+        )
+        report(
+            f"{WEIGHTED_KPI} over a year per day (weighted, copies)",
+            await timed(lambda: one_year(WEIGHTED_KPI), runs),
+            300,
+        )
+        report(
+            f"{DISTINCT_KPI} over a year per day (distinct)",
+            await timed(lambda: one_year(DISTINCT_KPI), max(3, runs // 4)),
             300,
         )
         if every_kpi:
