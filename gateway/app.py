@@ -39,8 +39,11 @@ class GatewaySettings(ServiceSettings):
     entities_addr: str = env("AE_ENTITIES_ADDR")
     monitor_addr: str = env("AE_MONITOR_ADDR")
     health_poll_seconds: float = env("AE_HEALTH_POLL_SECONDS", 2.0)
-    # Streams send at most one update per tick, carrying every value that changed meanwhile.
-    stream_tick_seconds: float = env("AE_STREAM_TICK_SECONDS", 0.1)
+    # Streams send at most one update per tick, carrying every value that changed meanwhile;
+    # ticks are this far apart at least, further while fanning out keeps the hub busy.
+    stream_tick_seconds: float = env("AE_STREAM_TICK_SECONDS", 0.05)
+    # The largest share of the hub's time that fanning out ticks may take (see ticker).
+    stream_fan_out_share: float = env("AE_STREAM_FAN_OUT_SHARE", 0.4)
     # Well inside Envoy's stream_idle_timeout (and any proxy's between the client and Envoy).
     stream_heartbeat_seconds: float = env("AE_STREAM_HEARTBEAT_SECONDS", 15.0)
     subscription_lease_seconds: float = env("AE_SUBSCRIPTION_LEASE_SECONDS", 30.0)
@@ -52,6 +55,7 @@ class GatewaySettings(ServiceSettings):
         return HubSettings(
             tick=TickSettings(
                 tick_seconds=self.stream_tick_seconds,
+                fan_out_share=self.stream_fan_out_share,
                 heartbeat_seconds=self.stream_heartbeat_seconds,
             ),
             lease_ttl_seconds=self.subscription_lease_seconds,

@@ -7,7 +7,13 @@ arriving when no stream was woken for a tick interval is flushed after a short g
 values of one recomputation arrive within a few milliseconds of each other), not at the next beat.
 Only a flow faster than the tick waits for the beat. The ticks that wake nobody (bucket and
 heartbeat checks while nothing changes) do not count: they send nothing, so news arriving just
-after one need not wait for coalescing."""
+after one need not wait for coalescing.
+
+The beat follows the hub's load. Handing a tick's news to a thousand streams costs tens of
+milliseconds of the hub's one thread, and a stream's every message costs its client too, so the
+spacing is kept long enough that fanning out takes at most a set share of the hub's time; a hub
+with few streams fans out in no time and sends each recomputation's values as they come (a fixed
+beat long enough for the busy hub made every value of a quiet one wait for it)."""
 
 from __future__ import annotations
 
@@ -26,12 +32,25 @@ from gateway.streaming.live_stream import LiveStream
 
 @dataclass(frozen=True)
 class TickSettings:
-    tick_seconds: float = 0.1
+    # The shortest spacing of two ticks that wake streams.
+    tick_seconds: float = 0.05
     # How long news that ends a quiet spell waits for the rest of its burst before it is flushed.
     gather_seconds: float = 0.01
     heartbeat_seconds: float = 15.0
     # Heartbeats are a per-second matter; scanning every stream on every tick would be waste.
     heartbeat_scan_seconds: float = 1.0
+    # The largest share of the hub's time that fanning out ticks may take: the spacing grows
+    # to the last fan-outs' duration divided by it...
+    fan_out_share: float = 0.4
+    # ...up to this (a starved hub still sends what changed at least this often).
+    max_tick_seconds: float = 0.25
+    # How often bucket openings and heartbeats are checked while no news comes.
+    idle_check_seconds: float = 0.1
+
+
+# Weight of the latest fan-out in the running estimate of its duration: one fan-out stretched by
+# a busy machine should not stretch the spacing as much as a lasting load.
+_FAN_OUT_WEIGHT = 0.5
 
 
 class Deliverer(Protocol):
@@ -70,6 +89,8 @@ class Ticker:
         # Ticks so far: what was drained in one tick is told apart from the next one's.
         self.ticks = 0
         self._news = asyncio.Event()
+        # Running estimate of how long handing a tick's news to its streams takes.
+        self.fan_out_seconds = 0.0
 
     @property
     def stream_count(self) -> int:
@@ -100,8 +121,9 @@ class Ticker:
     def all_streams(self) -> list[LiveStream]:
         return [stream for streams in self._streams.values() for stream in streams]
 
-    def tick(self) -> None:
-        """One tick: bucket openings, heartbeats due, then wake every stream with news."""
+    def tick(self) -> bool:
+        """One tick: bucket openings, heartbeats due, then wake every stream with news; True
+        when it woke some."""
         wall = self._wall_clock()
         for period, next_start in self._next_bucket.items():
             if wall >= next_start:
@@ -126,22 +148,38 @@ class Ticker:
         if dirty:
             self._last_wake = now
         self.ticks += 1
+        return bool(dirty)
+
+    def note_fan_out(self, seconds: float) -> None:
+        """A tick's streams took `seconds` to take their news (the spacing follows)."""
+        self.fan_out_seconds += _FAN_OUT_WEIGHT * (seconds - self.fan_out_seconds)
+
+    @property
+    def spacing_seconds(self) -> float:
+        """The current shortest spacing of two ticks that wake streams."""
+        settings = self.settings
+        loaded = self.fan_out_seconds / settings.fan_out_share
+        return max(settings.tick_seconds, min(loaded, settings.max_tick_seconds))
 
     def seconds_to_flush(self) -> float:
         """After news arrived: how long to wait before the tick that sends it (the gathering
-        window, or what remains of the tick interval since the last tick that woke streams,
+        window, or what remains of the spacing since the last tick that woke streams,
         whichever is longer)."""
         since = self._monotonic() - self._last_wake
-        return max(self.settings.gather_seconds, self.settings.tick_seconds - since)
+        return max(self.settings.gather_seconds, self.spacing_seconds - since)
 
     async def run(self) -> None:
-        interval = self.settings.tick_seconds
         while True:
             # Heartbeats and bucket openings need a tick now and then even when nothing changes.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(interval):
+                async with asyncio.timeout(self.settings.idle_check_seconds):
                     await self._news.wait()
             if self._news.is_set():
                 await asyncio.sleep(self.seconds_to_flush())
                 self._news.clear()
-            self.tick()
+            if self.tick():
+                started = self._monotonic()
+                # The streams woken were scheduled before this task: it resumes once each has
+                # taken its news and handed its message to gRPC.
+                await asyncio.sleep(0)
+                self.note_fan_out(self._monotonic() - started)

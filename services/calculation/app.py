@@ -118,7 +118,6 @@ async def build(
         registry,
         PublishedValues(redis),
         Calculator(catalog, source, None, encode=messages.encode_result),
-        redis,
         window_buckets=settings.live_window_buckets,
     )
     consumer = StreamConsumer(

@@ -46,7 +46,10 @@ async def build(settings: DataSettings, resources: contextlib.AsyncExitStack) ->
     pool = await open_pool(resources, settings.database_url)
     # Aggregate reads and the relay have connections of their own: a burst of ingest
     # transactions never makes a live recomputation or a change announcement queue for one.
-    read_pool = await open_pool(resources, settings.database_url, server_settings=READ_SETTINGS)
+    # Reads are single statements in read-only sessions: nothing to reset between uses.
+    read_pool = await open_pool(
+        resources, settings.database_url, server_settings=READ_SETTINGS, stateless_sessions=True
+    )
     relay_pool = await open_pool(resources, settings.database_url, max_size=2)
     redis = await open_redis(resources, settings.redis_url)
     ingest = IngestServicer(pool, object_models)

@@ -196,6 +196,54 @@ async def test_only_changed_buckets_of_live_subscriptions_are_published(
     assert not await client.exists(published_key(subscription.key))
 
 
+async def test_the_changes_of_a_cycle_are_looked_up_together(
+    client: redis.Redis, tenant: str
+) -> None:
+    registry = LeaseRegistry(client)
+    await registry.lease(
+        "hub-a",
+        [
+            watch(tenant, "SALES_ORDER_REVENUE", "ORDER"),
+            watch(tenant, "SCOR_POF", "ORDER", "SHIPMENT"),
+        ],
+    )
+    other = f"{tenant}-other"
+    await registry.lease("hub-b", [watch(other, "SCOR_POF", "SHIPMENT")])
+    found = await registry.live_for(
+        [(tenant, "ORDER"), (tenant, "SHIPMENT"), (tenant, "RETURN"), (other, "SHIPMENT")]
+    )
+    codes = {
+        pair: sorted(live.subscription.kpi_code for live in lives) for pair, lives in found.items()
+    }
+    assert codes == {
+        (tenant, "ORDER"): ["SALES_ORDER_REVENUE", "SCOR_POF"],
+        (tenant, "SHIPMENT"): ["SCOR_POF"],
+        (tenant, "RETURN"): [],
+        (other, "SHIPMENT"): ["SCOR_POF"],
+    }
+    # A subscription read for two models is the same definition both times.
+    assert found[(tenant, "SHIPMENT")][0] == next(
+        live for live in found[(tenant, "ORDER")] if live.subscription.kpi_code == "SCOR_POF"
+    )
+    # Released: no longer found, whatever was read before.
+    await registry.release("hub-a")
+    assert await registry.live_for([(tenant, "ORDER")]) == {(tenant, "ORDER"): []}
+    assert await registry.live_for([]) == {}
+
+
+async def test_counts_are_added_with_the_publishing(client: redis.Redis, tenant: str) -> None:
+    registry, published = LeaseRegistry(client), PublishedValues(client)
+    request = watch(tenant)
+    oldest = datetime.datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
+    update = subscription_update(request.subscription, result([1.0, 2.0, 3.0]), SPAN, oldest)
+    counter = f"test:{tenant}:recomputations"
+    await registry.lease("hub-a", [request])
+    assert await published.publish_changes([update], counts={counter: 4}) == [3]
+    assert await published.publish_changes([], counts={counter: 2}) == []
+    assert int(await client.get(counter) or 0) == 6
+    await client.delete(counter)
+
+
 def test_data_versions_are_read_from_a_result() -> None:
     assert data_versions("ORDER:42,SHIPMENT:17") == {"ORDER": 42, "SHIPMENT": 17}
     assert data_versions("") == {}

@@ -178,6 +178,63 @@ def test_news_after_a_quiet_spell_is_flushed_without_waiting_for_the_beat() -> N
     assert ticker.seconds_to_flush() == pytest.approx(0.07)
 
 
+def test_the_spacing_of_ticks_grows_with_the_time_fanning_out_takes() -> None:
+    clocks = Clocks()
+    ticker = Ticker(
+        TickSettings(tick_seconds=0.05, fan_out_share=0.5, max_tick_seconds=0.25),
+        wall_clock=lambda: clocks.wall,
+        monotonic=lambda: clocks.mono,
+    )
+    stream = LiveStream("s", LivePeriod.HOUR, 10, clocks.mono)
+    ticker.add(stream)
+    # A quick fan-out (few streams): the shortest spacing.
+    ticker.note_fan_out(0.001)
+    assert ticker.spacing_seconds == pytest.approx(0.05)
+    # Fanning out takes 60 ms: ticks are spaced so that it takes at most half the hub's time.
+    for _ in range(20):
+        ticker.note_fan_out(0.06)
+    assert ticker.spacing_seconds == pytest.approx(0.12, abs=1e-3)
+    stream.offer(keyed([value("A", 1, T0, 1)]))
+    ticker.mark_dirty(stream)
+    assert ticker.tick()
+    clocks.advance(0.02)
+    assert ticker.seconds_to_flush() == pytest.approx(0.10, abs=1e-3)
+    # However long it takes, what changed still goes out at least this often.
+    for _ in range(20):
+        ticker.note_fan_out(2.0)
+    assert ticker.spacing_seconds == pytest.approx(0.25)
+    # Once the load is gone, the spacing comes back down within a few ticks.
+    for _ in range(10):
+        ticker.note_fan_out(0.0)
+    assert ticker.spacing_seconds == pytest.approx(0.05)
+
+
+async def test_the_ticker_measures_how_long_its_streams_take_to_take_their_news() -> None:
+    ticker = Ticker(TickSettings(tick_seconds=0.05, gather_seconds=0.001))
+    streams = [LiveStream(f"s{n}", LivePeriod.HOUR, 10, time.monotonic()) for n in range(3)]
+
+    async def slow_handler(stream: LiveStream) -> None:
+        await stream.wake.wait()
+        # A handler's work on the hub's one thread: the loop runs nothing else meanwhile.
+        busy_until = time.monotonic() + 0.02
+        while time.monotonic() < busy_until:
+            pass
+
+    handlers = [asyncio.create_task(slow_handler(stream)) for stream in streams]
+    await asyncio.sleep(0)
+    running = asyncio.create_task(ticker.run())
+    try:
+        for stream in streams:
+            ticker.add(stream)
+            stream.offer(keyed([value("A", 1, T0, 1)]))
+            ticker.mark_dirty(stream)
+        await asyncio.wait_for(asyncio.gather(*handlers), 2.0)
+        await asyncio.sleep(0.01)
+        assert ticker.fan_out_seconds >= 0.5 * 3 * 0.02
+    finally:
+        running.cancel()
+
+
 def test_a_tick_that_woke_nobody_does_not_delay_the_next_news() -> None:
     clocks = Clocks()
     ticker = ticker_with(clocks)

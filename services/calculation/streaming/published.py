@@ -14,7 +14,7 @@ refuses to publish for a subscription no hub leases any more.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import redis.asyncio as redis
 
@@ -74,10 +74,13 @@ class PublishedValues:
         self._clock = clock
         self._script = client.register_script(_COMPARE_AND_PUBLISH)
 
-    async def publish_changes(self, updates: Sequence[SubscriptionUpdate]) -> list[int]:
+    async def publish_changes(
+        self, updates: Sequence[SubscriptionUpdate], counts: Mapping[str, int] | None = None
+    ) -> list[int]:
         """Per update: how many buckets changed and were published (0 when none did), NOT_LIVE
-        or STALE."""
-        if not updates:
+        or STALE. `counts` (counter key -> increment) are added in the same round trip, once
+        the updates are published."""
+        if not updates and not counts:
             return []
         now = int(self._clock() * 1000)
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -96,5 +99,7 @@ class PublishedValues:
                     args=args,
                     client=pipe,
                 )
+            for counter, amount in (counts or {}).items():
+                pipe.incrby(counter, amount)
             replies = await pipe.execute()
-        return [int(reply) for reply in replies]
+        return [int(reply) for reply in replies[: len(updates)]]

@@ -19,7 +19,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import redis.asyncio as redis
 from analytics.events.v1 import events_pb2
 
 from services.aggregates.query import Period, TimeRange
@@ -91,7 +90,6 @@ class Recomputer:
         registry: LeaseRegistry,
         published: PublishedValues,
         calculator: Calculator,
-        counters: redis.Redis,
         *,
         window_buckets: int = DEFAULT_WINDOW_BUCKETS,
         clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC),
@@ -99,7 +97,6 @@ class Recomputer:
         self._registry = registry
         self._published = published
         self._calculator = calculator
-        self._counters = counters
         self._window = window_buckets
         self._clock = clock
         self.stats = StreamingStats()
@@ -138,11 +135,11 @@ class Recomputer:
                 raise calculation  # the events stay pending and come back
             recomputed += calculation.recomputations
             updates.extend(calculation.updates)
-        outcomes = await self._published.publish_changes(updates)
-        # Counted once the values are out: the shared counter is for stats and tests, and a round
-        # trip before publishing would delay every value of the cycle.
-        if recomputed:
-            await self._counters.incrby(RECOMPUTATIONS_KEY, recomputed)
+        # Counted in the same round trip, after the values are out: the shared counter is for
+        # stats and tests, and counting first would delay every value of the cycle.
+        outcomes = await self._published.publish_changes(
+            updates, counts={RECOMPUTATIONS_KEY: recomputed} if recomputed else None
+        )
         for outcome in outcomes:
             if outcome > 0:
                 self.stats.updates_published += 1
@@ -157,13 +154,10 @@ class Recomputer:
     ) -> dict[str, tuple[LiveSubscription, TimeRange]]:
         """Per live subscription concerned, the buckets to recompute."""
         targets: dict[str, tuple[LiveSubscription, TimeRange]] = {}
-        # One registry read per changed object model, all under way at once: a cycle's events
-        # usually span several models, and reading them one after another would add round trips.
-        lookups = await asyncio.gather(
-            *(self._registry.live(client_id, model) for client_id, model in changes)
-        )
-        for ((_, model), change), found in zip(changes.items(), lookups, strict=True):
-            for live in found:
+        # Every changed object model in one registry read.
+        lookups = await self._registry.live_for(changes)
+        for (client_id, model), change in changes.items():
+            for live in lookups.get((client_id, model), ()):
                 changed = change
                 if model in live.whole_window_model_codes:
                     # The viewers' subtree changed: every live bucket may hold other rows now.

@@ -164,6 +164,25 @@ def _live(key: str, raw: bytes | str) -> LiveSubscription:
     )
 
 
+class _ParsedDefinitions:
+    """Stored definitions, parsed once: each cycle reads the definitions of every live
+    subscription it recomputes, and they seldom change. Keyed by the stored text too, so a
+    definition that did change is parsed afresh."""
+
+    _LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._parsed: dict[tuple[str, bytes | str], LiveSubscription] = {}
+
+    def read(self, key: str, raw: bytes | str) -> LiveSubscription:
+        found = self._parsed.get((key, raw))
+        if found is None:
+            if len(self._parsed) >= self._LIMIT:
+                self._parsed.clear()
+            found = self._parsed[(key, raw)] = _live(key, raw)
+        return found
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -174,6 +193,7 @@ class LeaseRegistry:
         self._clock = clock
         self._lease = client.register_script(_LEASE)
         self._release = client.register_script(_RELEASE)
+        self._definitions = _ParsedDefinitions()
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -240,17 +260,41 @@ class LeaseRegistry:
 
     async def live(self, client_id: str, object_model_code: str) -> list[LiveSubscription]:
         """The live subscriptions of a client whose KPI reads the object model."""
+        found = await self.live_for([(client_id, object_model_code)])
+        return found[(client_id, object_model_code)]
+
+    async def live_for(
+        self, changed: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[LiveSubscription]]:
+        """`live` for each (client, object model) of `changed`, in two round trips whatever
+        their number: a recomputation cycle's changes usually span several models."""
+        wanted = list(dict.fromkeys(changed))
+        if not wanted:
+            return {}
         now = self._now_ms()
-        index = live_index_key(client_id, object_model_code)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zremrangebyscore(index, "-inf", now)
-            pipe.zrangebyscore(index, now, "+inf")
-            _, members = await pipe.execute()
-        keys = list(dict.fromkeys(_text(member).split("/", 1)[0] for member in members))
-        if not keys:
-            return []
-        definitions: list[Any] = await self._redis.mget([definition_key(key) for key in keys])
-        return [_live(key, raw) for key, raw in zip(keys, definitions, strict=True) if raw]
+            for client_id, model in wanted:
+                index = live_index_key(client_id, model)
+                pipe.zremrangebyscore(index, "-inf", now)
+                pipe.zrangebyscore(index, now, "+inf")
+            replies = await pipe.execute()
+        keys_of = {
+            pair: list(dict.fromkeys(_text(member).split("/", 1)[0] for member in members))
+            for pair, members in zip(wanted, replies[1::2], strict=True)
+        }
+        keys = list(dict.fromkeys(key for found in keys_of.values() for key in found))
+        definitions: dict[str, LiveSubscription] = {}
+        if keys:
+            raws: list[Any] = await self._redis.mget([definition_key(key) for key in keys])
+            definitions = {
+                key: self._definitions.read(key, raw)
+                for key, raw in zip(keys, raws, strict=True)
+                if raw
+            }
+        return {
+            pair: [definitions[key] for key in found if key in definitions]
+            for pair, found in keys_of.items()
+        }
 
     async def holders(self, key: str) -> dict[str, datetime.datetime]:
         """Hubs holding an unexpired lease on the subscription, with their expiries."""
