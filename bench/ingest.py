@@ -8,7 +8,8 @@ applies the migrations. Measures `services.data.store.ingest_rows` end to end (v
 JSON-like dicts, then one transaction: one statement that inserts new keys, replaces changed rows,
 folds the rollup delta, bumps the data version and records the outbox change and the batch, then
 the commit) on ORDER rows for batches of 1000, 2500 and 5000 rows (--sizes): new rows, then the
-same keys re-sent with changed values (updates move rows between rollup groups); then 1000-row
+same keys re-sent with changed values (updates move rows between rollup groups); ORDER_LINE
+batches the same way, each after its orders (every line copies its order's status); then 1000-row
 batches of several clients written at once (--writers: that many concurrent writers); then the
 unary IngestRows RPC end to end (the batch over gRPC to the data service's servicer in this
 process, with its token check, conversion, validation and ingest), with the rows as protobuf
@@ -88,6 +89,22 @@ def order_rows(first: int, count: int, rng: random.Random, start: datetime.datet
     return rows
 
 
+def line_rows(orders: list[dict[str, object]], shipped_short: int = 0) -> list[dict[str, object]]:
+    """Two lines per order, at the order's time (each copies its order's status on write)."""
+    rows: list[dict[str, object]] = []
+    for order in orders:
+        for number in (1, 2):
+            quantity = 2 + number
+            rows.append({
+                "order_line_id": f"{order['order_id']}-{number}", "order_id": order["order_id"],
+                "line_number": number, "product_id": f"SKU-{number}", "quantity": quantity,
+                "shipped_quantity": quantity - shipped_short, "unit_price": 9.5,
+                "extended_price": 9.5 * quantity, "extended_cost": 6.25 * quantity,
+                "extended_list_price": 10.0 * quantity, "created_at": order["created_at"],
+            })
+    return rows
+
+
 def typed_orders(count: int, seed: int) -> Iterator[tuple[object, ...]]:
     rng = random.Random(seed)
     base = datetime.datetime(2025, 1, 1, tzinfo=UTC)
@@ -132,9 +149,31 @@ async def bench_ingest(pool: asyncpg.Pool, url: str, model: ObjectModel, batch_c
         print(f"ingest_rows, batches of {size:>4}: new rows {statistics.median(inserts):>9,.0f}"
               f" rows/s, updated rows {statistics.median(updates):>9,.0f} rows/s"
               f"  (validation alone {statistics.median(validations):,.0f} rows/s)")
+    for size in sizes:
+        await bench_lines(pool, batch_count, rng, start, spacing, size)
     for writers in writer_counts:
         await bench_writers(pool, model, writers, batch_count, rng, start, spacing)
     await bench_rpc(url, model, batch_count, rng, start, spacing, sizes)
+
+
+async def bench_lines(pool: asyncpg.Pool, batch_count: int, rng: random.Random,
+                      start: datetime.datetime, spacing: datetime.timedelta, size: int) -> None:
+    """ORDER_LINE batches of `size` rows, each after its orders were written (untimed): every
+    line looks its order's status up; then the same lines again, shipped short (updates)."""
+    client = f"bench-{uuid.uuid4().hex[:8]}"
+    model, orders_model = MODELS["ORDER_LINE"], MODELS["ORDER"]
+    inserts, updates, sent = [], [], []
+    for index in range(batch_count):
+        orders = order_rows(index * size // 2, size // 2, rng, start, spacing)
+        await store.ingest_rows(pool, client, orders_model, orders,
+                                carrying=carrying(orders_model, MODELS))
+        sent.append(orders)
+        inserts.append(await time_batch(pool, client, model, line_rows(orders)))
+    for orders in sent:
+        updates.append(await time_batch(pool, client, model, line_rows(orders, shipped_short=1)))
+    print(f"ingest_rows ORDER_LINE (order status copied), batches of {size:>4}: new rows "
+          f"{statistics.median(inserts):>9,.0f} rows/s, updated rows "
+          f"{statistics.median(updates):>9,.0f} rows/s")
 
 
 async def bench_writers(pool: asyncpg.Pool, model: ObjectModel, writers: int, batch_count: int,

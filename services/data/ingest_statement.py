@@ -10,12 +10,13 @@ import dataclasses
 import functools
 from collections.abc import (
     Iterable,
+    Sequence,
 )
 
 from services.catalog.domain import ObjectModel, carried_column
 from services.data import rollup_fold
 from services.data.batch_wire import wire_columns
-from services.data.carried_copies import NO_CARRYING, CarriedOut, Carrying
+from services.data.carried_copies import NO_CARRYING, CarriedOut, Carrier, Carrying
 from services.data.statement_text import compact
 from services.data.tables import (
     COUNT_PREFIX,
@@ -119,7 +120,9 @@ def statements(model: ObjectModel, carrying: Carrying = NO_CARRYING) -> Statemen
     }
     # The decoded fields, then what is derived from them (riding along for the rollup delta; the
     # table computes its own), over the decoded values by name rather than decoding them again.
-    decoded_values = ", ".join(f"{value} AS {quote(name)}" for name, value in sent_values.items())
+    decoded_values = ", ".join(
+        rollup_fold.named(value, name) for name, value in sent_values.items()
+    )
 
     # A derived value may read a copy of a related row's field: the copy as looked up below.
     looked_up = {
@@ -188,9 +191,13 @@ def statements(model: ObjectModel, carrying: Carrying = NO_CARRYING) -> Statemen
     stored_values = "".join(
         f", was.{quote(field.name)} AS {stored_as(field.name)}" for field in stored_fields
     )
+    # The first stored time in the span, in time order: only the (client, time) index gives it
+    # without reading the client's rows (a plan made while a partition was empty costs the
+    # other indexes the same; see _probe_by_natural_key).
     any_stored = (
-        f"EXISTS (SELECT FROM {raw} AS any_stored WHERE any_stored.client_id = $1 "
-        f"AND any_stored.{time} >= $2{moment_cast} AND any_stored.{time} <= $3{moment_cast})"
+        f"(SELECT any_stored.{time} FROM {raw} AS any_stored WHERE any_stored.client_id = $1 "
+        f"AND any_stored.{time} >= $2{moment_cast} AND any_stored.{time} <= $3{moment_cast} "
+        f"ORDER BY any_stored.{time} LIMIT 1) IS NOT NULL"
     )
 
     def now(name: str) -> str:
@@ -211,12 +218,21 @@ def statements(model: ObjectModel, carrying: Carrying = NO_CARRYING) -> Statemen
             f" ({', '.join(before(name) for name in changing)}))"
         )
 
+    # A client with no rows keeping copies has none to move (one probe, not a move per batch).
+    def keeps_copies(carrier: Carrier) -> str:
+        return (
+            f"EXISTS (SELECT FROM {raw_table(carrier.model)} AS copying"
+            " WHERE copying.client_id = $1)"
+        )
+
     recarry = "".join(
         f", array_agg(matched.{quote(out.key_field)}::text) FILTER (WHERE found IS NULL"
         f" AND {out.waiting})"
-        f" AS new_keys_{index}, {changed_keys(out)} AS changed_keys_{index}"
-        for index, out in enumerate(carried_out)
+        f" AS new_keys_{index}, CASE WHEN {keeps_copies(carrier)} THEN {changed_keys(out)} END"
+        f" AS changed_keys_{index}"
+        for index, (carrier, out) in enumerate(zip(carrying.carriers, carried_out, strict=True))
     )
+    stored_key_match, stored_key_order = _probe_by_natural_key(key, model.time_field)
     write_and_fold = f"""
 WITH earlier AS (
     -- The answer given to a batch sent before with the same idempotency key (the literal
@@ -246,10 +262,9 @@ WITH earlier AS (
     FROM incoming LEFT JOIN LATERAL (
         SELECT true AS found, {listed([*changeable, *derived_names], "was") or "true"}
         FROM {raw} AS was
-        WHERE was.client_id = $1
-            AND {" AND ".join(f"was.{quote(k)} = incoming.{quote(k)}" for k in key)}
+        WHERE was.client_id = $1 AND {stored_key_match}
             AND was.{time} >= $2{moment_cast} AND was.{time} <= $3{moment_cast}
-        LIMIT 1
+        {stored_key_order}LIMIT 1
     ) AS was ON true
     WHERE {any_stored}
 ), inserted AS (
@@ -260,7 +275,7 @@ WITH earlier AS (
 ), delta AS (
     {rollup_fold.delta_rows(model, "matched", "", now, "found IS NULL OR changed")}
     UNION ALL
-    {rollup_fold.delta_rows(model, "matched", "-", before, "changed")}
+    {rollup_fold.delta_rows(model, "matched", "-", before, "changed", unnamed=True)}
 ), {rollup_fold.fold(model)}, written AS (
     SELECT count(*) AS written, min({time}) AS first_time, max({time}) AS last_time{recarry}
     FROM matched WHERE found IS NULL OR changed
@@ -358,6 +373,26 @@ ON CONFLICT ({group_key}) DO UPDATE SET row_count = EXCLUDED.row_count
     )
 
 
+def _probe_by_natural_key(key: Sequence[str], time_field: str) -> tuple[str, str]:
+    """The conditions finding the stored row (`was`) of an incoming row by its natural key, and
+    the ORDER BY making the plan probe the natural-key index: the key's last field other than
+    the time as a one-value range, in its order, which only that index gives without a sort.
+    A partition planned while empty (a new month: the plan is generic and cached) otherwise
+    costs every index of the client alike, and a plan probing one by client and time, or by
+    client alone, reads many rows for each row sent."""
+    ordered = next((name for name in reversed(key) if name != time_field), None)
+
+    def match(name: str) -> str:
+        stored, sent = f"was.{quote(name)}", f"incoming.{quote(name)}"
+        if name == ordered:
+            return f"{stored} >= {sent} AND {stored} <= {sent}"
+        return f"{stored} = {sent}"
+
+    conditions = [match(name) for name in key]
+    order = f"ORDER BY was.{quote(ordered)} " if ordered else ""
+    return " AND ".join(conditions), order
+
+
 def _lookups(model: ObjectModel, targets: tuple[ObjectModel, ...]) -> tuple[str, str]:
     """The copies of related rows' fields for the rows sent: the select-list entries and the
     joins finding each related row (over `decoded`, the decoded rows). One index probe per row
@@ -378,10 +413,16 @@ def _lookups(model: ObjectModel, targets: tuple[ObjectModel, ...]) -> tuple[str,
             )
         alias = quote(f"related__{rel.name}")
         fields = ", ".join(f"related.{quote(field.name)}" for field in rel.carried_fields)
+        # The related key as a one-value range, in its order: only an index leading with
+        # (client, key) gives that order without a sort, so the plan probes that index. With
+        # `=` a partition with no statistics yet (a new month) costs the (client, time) index
+        # the same, and a plan probing it reads every row of the window for each row sent.
+        related_key, sent_key = f"related.{quote(rel.target_field)}", quote(rel.source_field)
         lookup = (
             f"SELECT {fields} FROM {raw_table(target)} AS related WHERE related.client_id = $1"
-            f" AND related.{quote(rel.target_field)} = decoded.{quote(rel.source_field)}"
+            f" AND {related_key} >= decoded.{sent_key} AND {related_key} <= decoded.{sent_key}"
         )
+        in_key_order = f" ORDER BY {related_key} LIMIT 1"
         window = rel.target_time_window
         target_time = target.field(target.time_field)
         if window is not None and target_time is not None:
@@ -393,9 +434,9 @@ def _lookups(model: ObjectModel, targets: tuple[ObjectModel, ...]) -> tuple[str,
                 f" '{window.days_before + 1} days')::{kind} AND related.{quote(target.time_field)}"
                 f" <= ({moment} + interval '{window.days_after + 1} days')::{kind}"
             )
-            search = f"(({lookup}{near} LIMIT 1) UNION ALL ({lookup} LIMIT 1) LIMIT 1)"
+            search = f"(({lookup}{near}{in_key_order}) UNION ALL ({lookup}{in_key_order}) LIMIT 1)"
         else:
-            search = f"({lookup} LIMIT 1)"
+            search = f"({lookup}{in_key_order})"
         joins.append(f" LEFT JOIN LATERAL {search} AS {alias} ON true")
         columns += [
             f", {alias}.{quote(field.name)} AS {quote(carried_column(rel, field))}"

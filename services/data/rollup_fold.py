@@ -52,22 +52,35 @@ def group_key(model: ObjectModel) -> str:
 
 
 def delta_rows(
-    model: ObjectModel, rows: str, sign: str, value: Callable[[str], str], where: str
+    model: ObjectModel, rows: str, sign: str, value: Callable[[str], str], where: str,
+    *, unnamed: bool = False,
 ) -> str:
     """A SELECT of one delta row per row of CTE `rows` meeting `where`: its bucket, dimension
     values and sums as `value(name)` gives them (SQL over `rows`), signed by `sign` ("" or "-");
-    a derived duration is also counted when present."""
+    a derived duration is also counted when present. `unnamed` leaves the columns unnamed, for
+    a SELECT after the first of a UNION (which names them)."""
+
+    def as_named(sql: str, name: str) -> str:
+        return sql if unnamed else named(sql, name)
+
     parts = [
-        f"{bucket_sql(model, rows)} AS bucket",
-        *(f"{value(field.name)} AS {quote(field.name)}" for field in rollup_dimensions(model)),
-        f"{sign}1 AS row_count",
-        *(f"{sign}{value(name)} AS {quote(SUM_PREFIX + name)}" for name in summed(model)),
+        as_named(bucket_sql(model, rows), "bucket"),
+        *(as_named(value(field.name), field.name) for field in rollup_dimensions(model)),
+        as_named(f"{sign}1", "row_count"),
+        *(as_named(f"{sign}{value(name)}", SUM_PREFIX + name) for name in summed(model)),
         *(
-            f"{sign}({value(d.name)} IS NOT NULL)::int AS {quote(COUNT_PREFIX + d.name)}"
+            as_named(f"{sign}({value(d.name)} IS NOT NULL)::int", COUNT_PREFIX + d.name)
             for d in model.derived_durations
         ),
     ]
     return f"SELECT {', '.join(parts)} FROM {rows} WHERE {where}"
+
+
+def named(value: str, name: str) -> str:
+    """`value AS "name"`, or `value` alone when it is a column of that name already (statements
+    must stay short: see statement_text)."""
+    column = quote(name)
+    return value if value.endswith(f".{column}") else f"{value} AS {column}"
 
 
 def fold(model: ObjectModel, delta: str = "delta") -> str:

@@ -233,6 +233,10 @@ async def _move_copies(
     rollups follow, and its data version and outbox record say so, as for any write of it."""
     if not changed_keys and not new_keys:
         return
+    # The move joins all the keys at once: the planner's own choice of join, not the ingest
+    # statement's rule of index probes only (planned under that rule, a move probed every
+    # carrier row of the client for each key: seconds per batch).
+    await connection.execute("SET LOCAL enable_seqscan = on")
     moved = await connection.fetchrow(
         move_statement(carrier, target),
         client_id,
@@ -578,10 +582,14 @@ async def _writers_transaction(
     """A transaction holding the writers' lock of (client, object model), begun in one round trip
     and committed on leaving (rolled back on an error). Its statements run generic plans: an
     ingest statement's plan does not depend on the values sent, and planning it again for every
-    batch added a fifth or more to the statement's time."""
+    batch added a fifth or more to the statement's time. The ingest statement reads through
+    indexes only (by client and key or span): a plan is kept for the connection's life, and one
+    made while a partition was empty (a new month) would otherwise scan that partition whole
+    for every row sent once it fills."""
     try:
         await connection.execute(
             "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; "
+            "SET LOCAL enable_seqscan = off; "
             f"SELECT pg_advisory_xact_lock({_writers_lock_key(client_id, model)})"
         )
         if turn is not None:

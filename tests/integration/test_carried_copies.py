@@ -7,6 +7,7 @@ answers."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
+from analytics_engine.migrations import apply_migrations
 from services.aggregates import query as q
 from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import ObjectModel
@@ -267,3 +269,77 @@ async def test_payments_flags_and_weighted_days_move_with_their_invoices_dates(
     await write(pool, client, models, "INVOICE", [
         invoice(1, day - datetime.timedelta(days=30), day - datetime.timedelta(days=1))])
     assert await derived() == {"p1": (False, 300, 10), "p2": (False, 200, 40)}
+
+
+async def test_plans_made_on_empty_partitions_still_probe_one_row_per_row_sent(
+    fresh_database: str, models: dict[str, ObjectModel]
+) -> None:
+    # A connection keeps its ingest statements' generic plans; a plan made while a partition was
+    # empty (a new month) must still find each row's stored row and related order through the
+    # natural-key index once the partition fills, not scan the partition or the orders of the
+    # window again for every row sent.
+    await apply_migrations(fresh_database)
+    client, batches, size = "filling", 4, 150
+    async with asyncpg.create_pool(fresh_database, min_size=1, max_size=1) as one_connection:
+        for batch in range(batches):
+            numbers = range(batch * size, (batch + 1) * size)
+            await write(one_connection, client, models, "ORDER",
+                        [order(number, "open", days=number / 1000) for number in numbers])
+            # The lines' plan is made with the first batch, before any line is stored.
+            await write(one_connection, client, models, "ORDER_LINE",
+                        [_line_of(number) for number in numbers])
+        await one_connection.execute("SELECT pg_stat_force_next_flush()")
+        lines_written = batches * size
+        before = await _scan_counters(one_connection, client, lines_written)
+        for batch in range(batches):  # the same lines again, changed: each finds its stored row
+            numbers = range(batch * size, (batch + 1) * size)
+            await write(one_connection, client, models, "ORDER_LINE",
+                        [_line_of(number, shipped=1) for number in numbers])
+        await one_connection.execute("SELECT pg_stat_force_next_flush()")
+        after = await _scan_counters(one_connection, client, 2 * lines_written)
+        await assert_copies_right(one_connection, client, models)
+    # Probing by natural key reads a row or two per row sent; a scan per row sent would read
+    # every stored row again for each (here hundreds of times as many). The lines' lookups of
+    # their orders ran before `before`, their updates (the stored rows' probes) after it.
+    assert before["orders_by_time_read"] < lines_written
+    assert after["lines_seq_read"] - before["lines_seq_read"] < lines_written
+    assert after["lines_other_index_read"] - before["lines_other_index_read"] < lines_written
+
+
+def _line_of(number: int, shipped: int = 0) -> dict[str, object]:
+    row = line(number, number, 5, 5 - shipped)
+    row["created_at"] = (START + datetime.timedelta(days=number / 1000)).isoformat()
+    return row
+
+
+async def _scan_counters(
+    pool: asyncpg.Pool, client: str, lines_expected: int = 0
+) -> dict[str, int]:
+    """Rows read by sequential scans of order lines, through the orders' (client, time) index
+    and through the order lines' indexes other than their natural key, once the statistics
+    show `lines_expected` line writes (inserts and updates)."""
+    async with pool.acquire() as reader:
+        for _ in range(100):
+            await reader.execute("SELECT pg_stat_clear_snapshot()")
+            counters = await reader.fetchrow(
+                """
+                SELECT COALESCE(sum(t.seq_tup_read) FILTER (WHERE t.relname LIKE 'order_lines_p%'),
+                                0) AS lines_seq_read,
+                       COALESCE(sum(t.n_tup_ins + t.n_tup_upd)
+                                FILTER (WHERE t.relname LIKE 'order_lines_p%'), 0) AS lines_written,
+                       (SELECT COALESCE(sum(i.idx_tup_read), 0) FROM pg_stat_user_indexes AS i
+                        WHERE i.relname LIKE 'orders_p%' AND i.indexrelname LIKE $1
+                       ) AS orders_by_time_read,
+                       (SELECT COALESCE(sum(i.idx_tup_read), 0) FROM pg_stat_user_indexes AS i
+                        WHERE i.relname LIKE 'order_lines_p%' AND i.indexrelname NOT LIKE $2
+                       ) AS lines_other_index_read
+                FROM pg_stat_user_tables AS t WHERE t.schemaname = 'scor_data'
+                """,
+                "%client_id_created_at%",
+                "%order_line_id%",
+            )
+            assert counters is not None
+            if counters["lines_written"] >= lines_expected:
+                return {key: int(value) for key, value in counters.items()}
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the statistics never showed {lines_expected} line writes of {client}")
