@@ -5,6 +5,10 @@ Both directions live here so the calculation service (which sends queries) and t
 cannot express in the model (unset required oneofs, unknown enum values, naive timestamps), which
 is reported as InvalidArgument naming the field in protobuf terms.
 
+Live rounds send the same queries over and over, so each direction keeps what it built lately:
+the sender the messages of the measures and filters it reuses (by identity), the receiver the
+values decoded from each query's bytes.
+
 Two contract fields have no home in the model: `max_groups` and `disable_rollups` travel as
 `QueryOptions` beside the query. The contract's `filter` and `row_security` are both "rows every
 measure aggregates over"; the model keeps one `row_filter`, which is sent as `row_security` and
@@ -14,16 +18,17 @@ read back as the AND of whichever of the two is set.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from analytics.data.v1 import data_pb2
 from analytics.type.v1 import types_pb2
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from services.aggregates import query as q
+from services.aggregates.lru import LruMemo
 from services.errors import InvalidArgument
 
 
@@ -79,6 +84,7 @@ _PERIODS = {
 
 K = TypeVar("K")
 V = TypeVar("V")
+M = TypeVar("M")
 
 
 def _reverse(mapping: Mapping[K, V]) -> dict[V, K]:
@@ -400,7 +406,7 @@ def query_message(
         ),
         time_field=query.time_field,
         bucket_period=_PERIODS[query.bucket] if query.bucket else types_pb2.PERIOD_UNSPECIFIED,
-        measures=[measure_message(measure) for measure in query.measures],
+        measures=[_ENCODED_MEASURES.message(measure) for measure in query.measures],
         group_by=[
             data_pb2.Dimension(name=d.name, field=field_ref_message(d.field))
             for d in query.group_by
@@ -409,8 +415,32 @@ def query_message(
         disable_rollups=options.disable_rollups,
     )
     if query.row_filter is not None:
-        message.row_security.CopyFrom(filter_message(query.row_filter))
+        message.row_security.CopyFrom(_ENCODED_FILTERS.message(query.row_filter))
     return message
+
+
+class _EncodedByIdentity(Generic[V, M]):
+    """Messages of values a sender keeps reusing — the calculator's compiled measures and
+    row-security filters go into every live round's queries, and encoding them was most of
+    encoding a request — kept by the value's identity. Not by equality: 1 == 1.0 == True, so
+    equal values can need different messages. An entry holds its value, so no other value can
+    take its id while it is kept. The messages are only ever copied from, never changed."""
+
+    def __init__(self, encode: Callable[[V], M], capacity: int) -> None:
+        self._encode = encode
+        self._kept: LruMemo[int, tuple[V, M]] = LruMemo(capacity)
+
+    def message(self, value: V) -> M:
+        found = self._kept.get(id(value))
+        if found is not None and found[0] is value:
+            return found[1]
+        encoded = self._encode(value)
+        self._kept.put(id(value), (value, encoded))
+        return encoded
+
+
+_ENCODED_MEASURES = _EncodedByIdentity(measure_message, 8192)
+_ENCODED_FILTERS = _EncodedByIdentity(filter_message, 1024)
 
 
 def query_value(message: data_pb2.AggregateQuery, field: str) -> q.AggregateQuery:
@@ -477,13 +507,44 @@ def request_message(
 def request_value(
     message: data_pb2.QueryAggregatesRequest,
 ) -> tuple[q.AggregateRequest, tuple[QueryOptions, ...]]:
-    queries = tuple(
-        query_value(query, f"queries[{index}]") for index, query in enumerate(message.queries)
-    )
+    request, options, _ = keyed_request_value(message)
+    return request, options
+
+
+def keyed_request_value(
+    message: data_pb2.QueryAggregatesRequest,
+) -> tuple[q.AggregateRequest, tuple[QueryOptions, ...], tuple[bytes, ...]]:
+    """`request_value`, plus each query's encoding: a key naming the query and its options
+    exactly, for whatever a caller derives from them. (The values are no such key: 1 == 1.0 ==
+    True, so literals of different types compare equal.)"""
+    keys = tuple(query.SerializeToString() for query in message.queries)
+    decoded = [
+        _decoded_query(query, key, f"queries[{index}]")
+        for index, (query, key) in enumerate(zip(message.queries, keys, strict=True))
+    ]
     request = q.AggregateRequest(
-        client_id=message.client_id, queries=queries, time_zone=message.time_zone or "UTC"
+        client_id=message.client_id,
+        queries=tuple(query for query, _ in decoded),
+        time_zone=message.time_zone or "UTC",
     )
-    return request, tuple(query_options(query) for query in message.queries)
+    return request, tuple(options for _, options in decoded), keys
+
+
+# Queries decoded lately, by encoding. A live dashboard asks for the same few queries of the
+# current bucket again and again; decoding one took longer than answering it from the rollups.
+# Holds immutable values only, so every caller may share them.
+_DECODED_QUERIES: LruMemo[bytes, tuple[q.AggregateQuery, QueryOptions]] = LruMemo(4096)
+
+
+def _decoded_query(
+    message: data_pb2.AggregateQuery, key: bytes, field: str
+) -> tuple[q.AggregateQuery, QueryOptions]:
+    found = _DECODED_QUERIES.get(key)
+    if found is None:
+        # Not kept when refused: the next request gets the error with its own field name.
+        found = (query_value(message, field), query_options(message))
+        _DECODED_QUERIES.put(key, found)
+    return found
 
 
 # -- results --------------------------------------------------------------------------------

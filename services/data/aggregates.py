@@ -1,9 +1,11 @@
 """Answers aggregate requests from PostgreSQL (the asyncpg adapter of the aggregate path).
 
 Per request: check the limits (no SQL runs for a request that would be refused), build one
-statement per query (sql_builder), read the data versions, then run the statements concurrently,
-each on its own pooled connection. The records become rows (`query`) or columns (`query_columns`,
-transposed in one pass, for callers that evaluate whole series).
+statement per query (sql_builder, or reuse the one built for the same query lately), then read
+the data versions and run the statements: for short ranges all in one statement (combined_read),
+one round trip; for longer ones concurrently, each on its own pooled connection, after the
+versions. The rows become rows (`query`) or columns (`query_columns`, transposed in one pass, for
+callers that evaluate whole series).
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
 from services.aggregates import query as q
 from services.aggregates.columns import micros_of
+from services.aggregates.lru import LruMemo
 from services.aggregates.wire import QueryOptions
 from services.catalog.domain import ObjectModel
-from services.data import derived_totals, sql_builder
+from services.data import combined_read, derived_totals, sql_builder
 from services.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 
 log = logging.getLogger(__name__)
@@ -93,6 +97,17 @@ READ_SETTINGS: Mapping[str, str] = {
 }
 
 
+# Requests whose queries span at most this are read in one statement (combined_read): their
+# statements read few rows each, so round trips were most of their time. Longer ones run their
+# statements side by side on several connections, so the server's cores share a long read.
+ONE_STATEMENT_MAX_SPAN = datetime.timedelta(hours=1)
+
+# Statements kept for reuse. A live round asks for the current bucket of the same few queries
+# per client and security context over and over; building a statement took longer than the
+# database took to answer it.
+STATEMENTS_KEPT = 1024
+
+
 class AggregateReader:
     def __init__(
         self,
@@ -104,16 +119,24 @@ class AggregateReader:
         self._pool = pool
         self._models = object_models
         self._row_limit = row_limit
+        # Statements built lately, by the caller's key of their query (see `query`), client
+        # and time zone: the models and the row limit are fixed per reader.
+        self._statements: LruMemo[tuple[bytes, str, str], sql_builder.Statement] = LruMemo(
+            STATEMENTS_KEPT
+        )
 
     async def query(
-        self, request: q.AggregateRequest, options: Sequence[QueryOptions] = ()
+        self,
+        request: q.AggregateRequest,
+        options: Sequence[QueryOptions] = (),
+        keys: Sequence[bytes] = (),
     ) -> tuple[q.AggregateResult, ...]:
         """One result per query, in request order. `options` pair with the queries by
-        position (missing entries are the defaults)."""
-        answer = await self._answer(request, options)
+        position (missing entries are the defaults). `keys`, when given, name each query and
+        its options exactly (their encoding): the statement built for a key is reused."""
+        answer = await self._answer(request, options, keys)
         rows = {
-            index: tuple(_row(record, answer.statements[index]) for record in records)
-            for index, records in answer.records.items()
+            index: _rows(read, answer.statements[index]) for index, read in answer.reads.items()
         }
         for index, source in answer.derived.items():
             rows[index] = (derived_totals.total_row(request.queries[index], rows[source]),)
@@ -123,13 +146,15 @@ class AggregateReader:
         )
 
     async def query_columns(
-        self, request: q.AggregateRequest, options: Sequence[QueryOptions] = ()
+        self,
+        request: q.AggregateRequest,
+        options: Sequence[QueryOptions] = (),
+        keys: Sequence[bytes] = (),
     ) -> tuple[q.ColumnarResult, ...]:
-        """`query`, each result's rows as columns (read column by column from the records)."""
-        answer = await self._answer(request, options)
+        """`query`, each result's rows as columns."""
+        answer = await self._answer(request, options, keys)
         columns = {
-            index: _columns(records, answer.statements[index])
-            for index, records in answer.records.items()
+            index: _columns(read, answer.statements[index]) for index, read in answer.reads.items()
         }
         for index, source in answer.derived.items():
             columns[index] = derived_totals.total_columns(request.queries[index], columns[source])
@@ -139,7 +164,7 @@ class AggregateReader:
         )
 
     async def _answer(
-        self, request: q.AggregateRequest, options: Sequence[QueryOptions]
+        self, request: q.AggregateRequest, options: Sequence[QueryOptions], keys: Sequence[bytes]
     ) -> _Answer:
         check_request(request)
         padded = list(options) + [QueryOptions()] * (len(request.queries) - len(options))
@@ -147,28 +172,31 @@ class AggregateReader:
         # answer is not derived from another's rows.
         derived = derived_totals.derivable_totals(request.queries, padded)
         statements = [
-            sql_builder.build_statement(
-                query,
-                self._models,
-                client_id=request.client_id,
-                time_zone=request.time_zone,
-                max_groups=opts.max_groups,
-                allow_rollups=not opts.disable_rollups,
-                row_limit=self._row_limit,
-                field_prefix=f"queries[{index}].",
-            )
+            self._statement(request, index, query, opts, keys[index] if keys else None)
             for index, (query, opts) in enumerate(zip(request.queries, padded, strict=False))
         ]
+        run = [index for index in range(len(statements)) if index not in derived]
+        codes = sorted({query.object_model_code for query in request.queries})
+        if all(
+            request.queries[index].time_range.end - request.queries[index].time_range.start
+            <= ONE_STATEMENT_MAX_SPAN
+            for index in run
+        ):
+            try:
+                versions, reads = await self._read_combined(
+                    request.client_id, codes, {index: statements[index] for index in run}
+                )
+            except (asyncpg.DataError, asyncpg.UndefinedTableError):
+                # Read again part by part, which names the query at fault.
+                pass
+            else:
+                return _Answer(statements, reads, derived, versions)
         # Versions are read BEFORE the rows: an answer may then reflect newer data than the
         # version it carries (harmless: the next bump invalidates it), never older data than its
         # version claims (which would let a cache keep a stale answer as current).
         versions = {
-            v.object_model_code: v
-            for v in await self._read_versions(
-                request.client_id, sorted({query.object_model_code for query in request.queries})
-            )
+            v.object_model_code: v for v in await self._read_versions(request.client_id, codes)
         }
-        run = [index for index in range(len(statements)) if index not in derived]
         tasks = [
             asyncio.ensure_future(self._run(statements[index], f"queries[{index}]"))
             for index in run
@@ -181,6 +209,62 @@ class AggregateReader:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         return _Answer(statements, outcomes, derived, versions)
+
+    async def _read_combined(
+        self,
+        client_id: str,
+        codes: Sequence[str],
+        statements: Mapping[int, sql_builder.Statement],
+    ) -> tuple[dict[str, DataVersion], dict[int, _Read]]:
+        """The versions and the rows of `statements` (by query position), in one statement:
+        one round trip, and one snapshot for them all."""
+        combined = combined_read.combine(list(statements.values()), client_id, codes)
+        async with self._pool.acquire() as connection:
+            # PostgreSQL's unnamed statement, not one kept in the session: the same mix of
+            # statements seldom comes twice, and each one kept held its parse trees (a live
+            # hour filled sessions with 20 MB of them).
+            prepared = await connection.prepare(combined.sql, name="")
+            record = await prepared.fetchrow(*combined.params)
+        assert record is not None  # a SELECT without FROM returns one row
+        versions = {
+            code: DataVersion(code, int(version), watermark, updated_at)
+            for code, version, watermark, updated_at in record["versions"]
+        }
+        reads: dict[int, _Read] = {}
+        for part, ((index, statement), names) in enumerate(
+            zip(statements.items(), combined.columns, strict=True)
+        ):
+            values: list[tuple[Any, ...]] = record[f"part{part}"]
+            _check_row_limit(len(values), statement, f"queries[{index}]")
+            reads[index] = _Read.of_values(values, names)
+        return versions, reads
+
+    def _statement(
+        self,
+        request: q.AggregateRequest,
+        index: int,
+        query: q.AggregateQuery,
+        options: QueryOptions,
+        key: bytes | None,
+    ) -> sql_builder.Statement:
+        memo_key = (key, request.client_id, request.time_zone) if key is not None else None
+        found = self._statements.get(memo_key) if memo_key is not None else None
+        if found is not None:
+            return found
+        # Only statements are kept: a refused query is refused again, naming its own field.
+        built = sql_builder.build_statement(
+            query,
+            self._models,
+            client_id=request.client_id,
+            time_zone=request.time_zone,
+            max_groups=options.max_groups,
+            allow_rollups=not options.disable_rollups,
+            row_limit=self._row_limit,
+            field_prefix=f"queries[{index}].",
+        )
+        if memo_key is not None:
+            self._statements.put(memo_key, built)
+        return built
 
     async def data_versions(
         self, client_id: str, object_model_codes: Sequence[str] = ()
@@ -210,7 +294,7 @@ class AggregateReader:
             for r in records
         ]
 
-    async def _run(self, statement: sql_builder.Statement, field: str) -> list[asyncpg.Record]:
+    async def _run(self, statement: sql_builder.Statement, field: str) -> _Read:
         try:
             # One round trip: the pool's sessions carry READ_SETTINGS, so no transaction is
             # opened around the statement to set them (BEGIN, SET, fetch, COMMIT were four).
@@ -229,12 +313,37 @@ class AggregateReader:
         except asyncpg.DataError as exc:
             # e.g. a numeric overflow in row arithmetic: the request asked for it.
             raise InvalidArgument.for_field(field, f"cannot be computed: {exc.message}") from None
-        if len(records) > statement.row_limit:
-            raise ResourceExhausted(
-                f"{field}: more than {statement.row_limit} result rows; shorten the range, use a "
-                "coarser bucket or set max_groups"
-            )
-        return records
+        _check_row_limit(len(records), statement, field)
+        return _Read.of_records(records, statement)
+
+
+def _check_row_limit(count: int, statement: sql_builder.Statement, field: str) -> None:
+    if count > statement.row_limit:
+        raise ResourceExhausted(
+            f"{field}: more than {statement.row_limit} result rows; shorten the range, use a "
+            "coarser bucket or set max_groups"
+        )
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A statement's rows as columns, by column name (see combined_read.result_columns)."""
+
+    count: int
+    columns: Mapping[str, Sequence[Any]]
+
+    @staticmethod
+    def of_records(records: list[asyncpg.Record], statement: sql_builder.Statement) -> _Read:
+        if not records:
+            return _Read(0, dict.fromkeys(combined_read.result_columns(statement), ()))
+        columns = zip(records[0].keys(), zip(*records, strict=True), strict=True)
+        return _Read(len(records), dict(columns))
+
+    @staticmethod
+    def of_values(values: list[tuple[Any, ...]], names: Sequence[str]) -> _Read:
+        if not values:
+            return _Read(0, dict.fromkeys(names, ()))
+        return _Read(len(values), dict(zip(names, zip(*values, strict=True), strict=True)))
 
 
 @dataclass(frozen=True)
@@ -243,7 +352,7 @@ class _Answer:
 
     statements: list[sql_builder.Statement]
     # By query position; a derived total has none (see `derived`).
-    records: dict[int, list[asyncpg.Record]]
+    reads: dict[int, _Read]
     # Position of a derived total -> position of the series it is computed from.
     derived: dict[int, int]
     versions: dict[str, DataVersion]
@@ -254,10 +363,10 @@ class _Answer:
         """data_version, watermark, used_rollups and truncated of the query's result."""
         version = self.versions.get(query.object_model_code)
         statement = self.statements[index]
-        records = self.records.get(index, [])
+        read = self.reads.get(index)
         truncated = (
-            any(record["group_total"] > statement.max_groups for record in records)
-            if statement.max_groups
+            any(total > statement.max_groups for total in read.columns["group_total"])
+            if statement.max_groups and read is not None
             else False
         )
         return (
@@ -268,17 +377,24 @@ class _Answer:
         )
 
 
-def _row(record: asyncpg.Record, statement: sql_builder.Statement) -> q.AggregateRow:
-    return q.AggregateRow(
-        bucket_start=record["bucket_start"] if statement.bucketed else None,
-        dimensions={
-            name: record[f"d{index}"] for index, name in enumerate(statement.dimension_names)
-        },
-        measures={
-            measure_id: _number(record[f"m{index}"])
-            for index, measure_id in enumerate(statement.measure_ids)
-        },
-        row_count=int(record["row_count"]),
+def _rows(read: _Read, statement: sql_builder.Statement) -> tuple[q.AggregateRow, ...]:
+    columns = read.columns
+    starts = columns["bucket_start"] if statement.bucketed else (None,) * read.count
+    dimensions = [
+        (name, columns[f"d{index}"]) for index, name in enumerate(statement.dimension_names)
+    ]
+    measures = [
+        (measure_id, columns[f"m{index}"]) for index, measure_id in enumerate(statement.measure_ids)
+    ]
+    row_counts = columns["row_count"]
+    return tuple(
+        q.AggregateRow(
+            bucket_start=starts[row],
+            dimensions={name: values[row] for name, values in dimensions},
+            measures={measure_id: _number(values[row]) for measure_id, values in measures},
+            row_count=int(row_counts[row]),
+        )
+        for row in range(read.count)
     )
 
 
@@ -293,16 +409,8 @@ def _number(value: object) -> float | None:
 _PLAIN_NUMBERS = frozenset({int, float, bool, type(None)})
 
 
-def _columns(records: list[asyncpg.Record], statement: sql_builder.Statement) -> q.AggregateColumns:
-    """The records' columns, transposed in one pass (no object per row)."""
-    if not records:
-        return q.AggregateColumns(
-            bucket_starts=(),
-            row_counts=(),
-            measures={measure_id: () for measure_id in statement.measure_ids},
-            dimensions={name: () for name in statement.dimension_names},
-        )
-    by_name = dict(zip(records[0].keys(), zip(*records, strict=True), strict=True))
+def _columns(read: _Read, statement: sql_builder.Statement) -> q.AggregateColumns:
+    by_name = read.columns
     return q.AggregateColumns(
         bucket_starts=micros_of(by_name["bucket_start"]) if statement.bucketed else (),
         row_counts=list(map(int, by_name["row_count"])),

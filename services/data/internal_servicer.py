@@ -37,13 +37,13 @@ class DataInternalServicer(data_pb2_grpc.DataInternalServiceServicer):
     async def QueryAggregates(
         self, request: data_pb2.QueryAggregatesRequest, context: Context
     ) -> data_pb2.QueryAggregatesResponse:
-        query_request, options = wire.request_value(request)
+        query_request, options, keys = wire.keyed_request_value(request)
         started = time.perf_counter()
         if request.columnar:
-            columns = await self._reader.query_columns(query_request, options)
+            columns = await self._reader.query_columns(query_request, options, keys)
             elapsed = timedelta(seconds=time.perf_counter() - started)
             return columnar_wire.response_message(columns, elapsed)
-        results = await self._reader.query(query_request, options)
+        results = await self._reader.query(query_request, options, keys)
         elapsed = timedelta(seconds=time.perf_counter() - started)
         return wire.response_message(results, query_request.queries, elapsed)
 

@@ -26,6 +26,7 @@ from tests.integration.test_aggregates import (
     eq,
     f,
     query,
+    read_path,  # noqa: F401  (every test both ways, as the row tests)
 )
 
 F = q.AggregateFunction

@@ -24,7 +24,7 @@ from services.aggregates import query as q
 from services.aggregates import wire
 from services.catalog.catalog_files import load_catalog_files
 from services.catalog.domain import ObjectModel
-from services.data import store
+from services.data import aggregates, store
 from services.data.aggregates import AggregateReader
 from services.data.app import DataSettings, build
 from services.data.sql_builder import build_statement
@@ -255,6 +255,15 @@ async def fill_order_rollup(connection: asyncpg.Connection, client: str) -> None
         """,
         client,
     )
+
+
+@pytest.fixture(autouse=True, params=["statement by statement", "in one statement"])
+def read_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test both ways: the reader answers short requests in one statement and longer ones
+    statement by statement; moving the line makes every answer below check both."""
+    longest = datetime.timedelta(days=100_000) if request.param == "in one statement" else None
+    monkeypatch.setattr(aggregates, "ONE_STATEMENT_MAX_SPAN", longest or datetime.timedelta(0))
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -747,6 +756,69 @@ async def test_row_limit_refuses_instead_of_truncating(data: Data) -> None:
     assert len(result.rows) == 4
 
 
+async def test_a_query_the_database_cannot_compute_is_named(data: Data) -> None:
+    huge = q.Literal(Decimal("1E+100000"))
+    overflowing = q.Arithmetic(
+        q.ArithmeticOperator.MULTIPLY,
+        q.Arithmetic(q.ArithmeticOperator.MULTIPLY, f("order_value"), huge),
+        huge,
+    )
+    hour = q.TimeRange(at(1, 10), at(1, 11))
+    request = q.AggregateRequest(
+        data.client,
+        (
+            query(time_range=hour),
+            query(q.Measure("s", q.AggregateFunction.SUM, overflowing), time_range=hour),
+        ),
+    )
+    with pytest.raises(InvalidArgument) as refused:
+        await data.reader().query_columns(request)
+    assert refused.value.violations[0].field == "queries[1]"
+    assert "cannot be computed" in refused.value.violations[0].description
+
+
+async def test_a_statement_over_the_row_limit_is_named(data: Data) -> None:
+    day = q.TimeRange(at(1), at(2))
+    request = q.AggregateRequest(
+        data.client,
+        (query(time_range=day), query(bucket=q.Period.HOUR, time_range=day)),
+    )
+    with pytest.raises(ResourceExhausted, match=r"queries\[1\]"):
+        await data.reader(row_limit=1).query(request)
+
+
+async def test_a_statement_is_reused_only_for_the_same_key_client_and_zone(
+    data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    original = aggregates.sql_builder.build_statement
+
+    def counting(query: q.AggregateQuery, *args: Any, **kwargs: Any) -> Any:
+        built.append(query.query_id)
+        return original(query, *args, **kwargs)
+
+    monkeypatch.setattr(aggregates.sql_builder, "build_statement", counting)
+    reader = data.reader()
+    orders = query(count(), q.Measure("s", q.AggregateFunction.SUM, f("order_value")))
+    message = wire.query_message(orders)
+    key = message.SerializeToString()
+
+    async def ask(client: str, time_zone: str = "UTC") -> float | None:
+        request = q.AggregateRequest(client, (orders,), time_zone)
+        (result,) = await reader.query(request, keys=(key,))
+        return result.rows[0].measures["s"]
+
+    first = await ask(data.client)
+    assert await ask(data.client) == first and built == ["q"]
+    # Another client or zone is another statement, never the first one's answer.
+    assert await ask(data.other) != first and built == ["q", "q"]
+    await ask(data.client, NEW_YORK)
+    assert built == ["q", "q", "q"]
+    # Without keys nothing is reused.
+    await reader.query(q.AggregateRequest(data.client, (orders,)))
+    assert len(built) == 4
+
+
 # -- the gRPC surface -------------------------------------------------------------------------
 
 
@@ -1036,8 +1108,11 @@ async def test_derived_durations_are_summed_in_the_rollups_through_ingest(data: 
     measures = (
         q.Measure("avg", q.AggregateFunction.AVG, fulfillment, delivered),
         q.Measure("sum", q.AggregateFunction.SUM, fulfillment),
-        q.Measure("hours", q.AggregateFunction.AVG,
-                  q.Duration(f("created_at"), f("delivered_at"), q.DurationUnit.HOURS)),
+        q.Measure(
+            "hours",
+            q.AggregateFunction.AVG,
+            q.Duration(f("created_at"), f("delivered_at"), q.DurationUnit.HOURS),
+        ),
     )
     span = q.TimeRange(at(1), at(1, month=4))
     for bucket in (None, q.Period.HOUR, q.Period.DAY, q.Period.MONTH):
@@ -1053,7 +1128,8 @@ async def test_derived_durations_are_summed_in_the_rollups_through_ingest(data: 
         (
             datetime.datetime.fromisoformat(str(row["delivered_at"]))
             - datetime.datetime.fromisoformat(str(row["created_at"]))
-        ).total_seconds() / 3600
+        ).total_seconds()
+        / 3600
         for row in final.values()
         if row["delivered_at"] is not None
     ]

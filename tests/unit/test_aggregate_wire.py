@@ -289,3 +289,56 @@ def test_decimal_measure_values_arrive_as_floats() -> None:
 def test_period_enum_matches_contract() -> None:
     message = wire.query_message(QUERY)
     assert message.bucket_period == types_pb2.PERIOD_WEEK
+
+
+def _one_query_request(literal: q.Scalar) -> data_pb2.QueryAggregatesRequest:
+    filtered = q.AggregateQuery(
+        "q",
+        "ORDER",
+        q.TimeRange(START, END),
+        (q.Measure("n", q.AggregateFunction.COUNT),),
+        row_filter=q.Compare(q.FieldRef("flag"), q.Comparator.EQ, q.Literal(literal)),
+    )
+    return wire.request_message(q.AggregateRequest("acme", (filtered,)))
+
+
+def test_keyed_decoding_tells_literals_apart_that_compare_equal() -> None:
+    # True == 1 == 1.0 in Python: decoded values must not be shared between them.
+    decoded = {}
+    for literal in (True, 1, 1.0, Decimal("1.0")):
+        request, _, keys = wire.keyed_request_value(_one_query_request(literal))
+        row_filter = request.queries[0].row_filter
+        assert isinstance(row_filter, q.Compare) and isinstance(row_filter.right, q.Literal)
+        assert type(row_filter.right.value) is type(literal)
+        decoded[keys[0]] = request
+    assert len(decoded) == 4
+    again, _, keys = wire.keyed_request_value(_one_query_request(1))
+    assert again.queries[0] is decoded[keys[0]].queries[0]
+
+
+def test_a_refused_query_is_refused_again_with_its_own_position() -> None:
+    bad = wire.query_message(QUERY)
+    bad.measures[0].function = data_pb2.AGGREGATE_FUNCTION_UNSPECIFIED
+    fine = wire.query_message(QUERY)
+    for queries, field in (([bad], "queries[0]"), ([fine, bad], "queries[1]")):
+        message = data_pb2.QueryAggregatesRequest(client_id="acme", queries=queries)
+        with pytest.raises(InvalidArgument) as refused:
+            wire.keyed_request_value(message)
+        assert refused.value.violations[0].field.startswith(field)
+
+
+def test_equal_measures_of_different_literal_types_are_encoded_apart() -> None:
+    def flagged(literal: q.Scalar) -> q.Measure:
+        where = q.Compare(q.FieldRef("flag"), q.Comparator.EQ, q.Literal(literal))
+        return q.Measure("n", q.AggregateFunction.COUNT, filter=where)
+
+    measures = [flagged(True), flagged(1), flagged(1.0)]
+    assert measures[0] == measures[1] == measures[2]
+    for _ in range(2):  # the second time from what was kept
+        kinds = [
+            wire.query_message(q.AggregateQuery("q", "ORDER", q.TimeRange(START, END), (measure,)))
+            .measures[0]
+            .filter.comparison.right.literal.WhichOneof("kind")
+            for measure in measures
+        ]
+        assert kinds == ["bool_value", "int_value", "double_value"]
