@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,19 +83,59 @@ class TokenPolicy:
     audience: str = DEFAULT_AUDIENCE
 
 
-class TokenVerifier:
-    """Verifies signature, algorithm, issuer, audience and expiry, then reads the caller."""
+@dataclass(frozen=True)
+class _Verified:
+    caller: Caller
+    # The token's `exp` (seconds since the epoch).
+    expires_at: float
+    key_id: str | None
+    key: jwt.PyJWK
 
-    def __init__(self, keys: JwksSource, policy: TokenPolicy | None = None) -> None:
+
+class TokenVerifier:
+    """Verifies signature, algorithm, issuer, audience and expiry, then reads the caller.
+
+    A session sends the same token with every call, and checking its RS256 signature cost a
+    service more CPU than the handler of a live read did. So a token verified is remembered,
+    by its exact text, until its `exp` (without the clock-skew leeway: past it, the token is
+    verified afresh and held to the leeway then) and for as long as the key that verified it is
+    the key its `kid` names (a rotated or withdrawn key is not trusted from memory). Only tokens
+    that passed are remembered; a refused one is checked again each time."""
+
+    _REMEMBERED = 4096
+
+    def __init__(
+        self,
+        keys: JwksSource,
+        policy: TokenPolicy | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._keys = keys
         self._policy = policy or TokenPolicy()
+        self._clock = clock
+        self._verified: dict[str, _Verified] = {}
 
     def verify(self, token: str) -> Caller:
-        return verify_token(token, keys=self._keys, policy=self._policy)
+        known = self._verified.get(token)
+        if known is not None:
+            if self._clock() < known.expires_at and self._keys.key(known.key_id) is known.key:
+                return known.caller
+            self._verified.pop(token, None)
+        verified = _verify(token, self._keys, self._policy)
+        if len(self._verified) >= self._REMEMBERED:
+            # The oldest first: dicts keep insertion order.
+            self._verified.pop(next(iter(self._verified)), None)
+        self._verified[token] = verified
+        return verified.caller
 
 
 def verify_token(token: str, *, keys: JwksSource, policy: TokenPolicy) -> Caller:
     """The caller a token proves; InvalidToken otherwise."""
+    return _verify(token, keys, policy).caller
+
+
+def _verify(token: str, keys: JwksSource, policy: TokenPolicy) -> _Verified:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as error:
@@ -125,7 +165,12 @@ def verify_token(token: str, *, keys: JwksSource, policy: TokenPolicy) -> Caller
         raise InvalidToken("the token comes from an issuer this system does not trust") from error
     except jwt.PyJWTError as error:
         raise InvalidToken(f"the token is not valid: {error}") from error
-    return caller_from_claims(claims)
+    return _Verified(
+        caller_from_claims(claims),
+        float(claims["exp"]),
+        key_id if isinstance(key_id, str) else None,
+        key,
+    )
 
 
 def caller_from_claims(claims: Mapping[str, Any]) -> Caller:

@@ -200,3 +200,55 @@ def test_a_jwks_url_is_refreshed_without_making_verification_wait(tmp_path: Path
                 time.sleep(0.05)
     finally:
         server.shutdown()
+
+
+def _counting_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    decoded: list[str] = []
+    real = jwt.decode
+
+    def decode(token: str, *args: object, **kwargs: object) -> object:
+        decoded.append(token)
+        return real(token, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", decode)
+    return decoded
+
+
+def test_a_verified_token_is_remembered_until_it_expires(
+    files: KeyFiles, key: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [time.time()]
+    verifier = TokenVerifier(JwksSource(str(files.jwks)), clock=lambda: now[0])
+    decoded = _counting_decodes(monkeypatch)
+    token = mint_token(key, role="analyst", client_id="acme", ttl_seconds=60)
+    first = verifier.verify(token)
+    assert verifier.verify(token) == first and len(decoded) == 1
+    # Past its exp the token is checked afresh (here still within the clock-skew leeway).
+    now[0] += 61
+    assert verifier.verify(token) == first and len(decoded) == 2
+    # Another token is verified on its own.
+    verifier.verify(mint_token(key, role="analyst", client_id="other"))
+    assert len(decoded) == 3
+
+
+def test_a_remembered_token_is_refused_once_its_key_is_gone(
+    files: KeyFiles, key: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = JwksSource(str(files.jwks))
+    verifier = TokenVerifier(keys)
+    token = mint_token(key, role="admin")
+    verifier.verify(token)
+    monkeypatch.setattr(keys, "key", lambda key_id: None)
+    with pytest.raises(InvalidToken, match="unknown key"):
+        verifier.verify(token)
+
+
+def test_a_refused_token_is_not_remembered(
+    key: SigningKey, verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded = _counting_decodes(monkeypatch)
+    expired = mint_token(key, role="admin", ttl_seconds=-120)
+    for _ in range(2):
+        with pytest.raises(InvalidToken, match="expired"):
+            verifier.verify(expired)
+    assert len(decoded) == 2
