@@ -117,12 +117,13 @@ class OutboxRelay:
             rows = await connection.fetch(_TAKE_BATCH, self._settings.batch_size)
             if not rows:
                 return 0
-            async with asyncio.timeout(self._settings.publish_timeout_seconds):
-                await self._publisher.publish(self._stream, [data_changed(row) for row in rows])
             # Losing the stamp in a crash only publishes the batch again (delivery is at least
             # once anyway), so its commit need not wait for the disk: a relay waiting on that
-            # flush held back every change committed meanwhile.
+            # flush held back every change committed meanwhile. Set before publishing, so that
+            # nothing but the stamp itself comes between the publish and the commit.
             await connection.execute(_NO_FLUSH_WAIT)
+            async with asyncio.timeout(self._settings.publish_timeout_seconds):
+                await self._publisher.publish(self._stream, [data_changed(row) for row in rows])
             await connection.execute(_MARK_RELAYED, [row["id"] for row in rows])
         self._batches += 1
         self._events += len(rows)

@@ -132,7 +132,8 @@ async def test_each_committed_change_is_announced_in_order(
         assert span.start.ToDatetime(tzinfo=UTC) == result.affected_start
         assert span.end.ToDatetime(tzinfo=UTC) == result.affected_end
         assert changed.watermark.ToDatetime(tzinfo=UTC) == result.watermark
-        assert await unrelayed(pool) == 0
+        # The relay stamps a batch after publishing it: the last stamp may land just after.
+        await until(lambda: _nothing_unrelayed(pool))
         # Event ids derive from the outbox id: a re-published row is recognisably the same event.
         assert len({c.event_id for c in changes}) == 120
     finally:
