@@ -4,8 +4,10 @@ one ticker's wake-ups, heartbeats and bucket openings (with clocks the test move
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from analytics.calculation.v1 import calculation_pb2
@@ -209,6 +211,16 @@ def test_the_spacing_of_ticks_grows_with_the_time_fanning_out_takes() -> None:
     assert ticker.spacing_seconds == pytest.approx(0.05)
 
 
+@contextlib.asynccontextmanager
+async def running(ticker: Ticker) -> AsyncIterator[Ticker]:
+    """`ticker` beating in the background for the block's duration."""
+    task = asyncio.create_task(ticker.run())
+    try:
+        yield ticker
+    finally:
+        task.cancel()
+
+
 async def test_the_ticker_measures_how_long_its_streams_take_to_take_their_news() -> None:
     ticker = Ticker(TickSettings(tick_seconds=0.05, gather_seconds=0.001))
     streams = [LiveStream(f"s{n}", LivePeriod.HOUR, 10, time.monotonic()) for n in range(3)]
@@ -222,8 +234,7 @@ async def test_the_ticker_measures_how_long_its_streams_take_to_take_their_news(
 
     handlers = [asyncio.create_task(slow_handler(stream)) for stream in streams]
     await asyncio.sleep(0)
-    running = asyncio.create_task(ticker.run())
-    try:
+    async with running(ticker):
         for stream in streams:
             ticker.add(stream)
             stream.offer(keyed([value("A", 1, T0, 1)]))
@@ -231,8 +242,6 @@ async def test_the_ticker_measures_how_long_its_streams_take_to_take_their_news(
         await asyncio.wait_for(asyncio.gather(*handlers), 2.0)
         await asyncio.sleep(0.01)
         assert ticker.fan_out_seconds >= 0.5 * 3 * 0.02
-    finally:
-        running.cancel()
 
 
 def test_a_tick_that_woke_nobody_does_not_delay_the_next_news() -> None:
@@ -257,11 +266,9 @@ async def _woken_within(stream: LiveStream, seconds: float) -> float | None:
 
 async def test_a_lone_value_after_a_quiet_spell_goes_out_without_waiting_for_the_beat() -> None:
     # A long beat, so that waiting for it could not pass for the gathering window.
-    ticker = Ticker(TickSettings(tick_seconds=1.0, gather_seconds=0.01))
     stream = LiveStream("s", LivePeriod.HOUR, 10, time.monotonic())
-    ticker.add(stream)
-    running = asyncio.create_task(ticker.run())
-    try:
+    async with running(Ticker(TickSettings(tick_seconds=1.0, gather_seconds=0.01))) as ticker:
+        ticker.add(stream)
         # Past a tick that woke nobody (a heartbeat and bucket check): it sent nothing, so it
         # does not hold back the news that follows.
         await asyncio.sleep(1.1)
@@ -269,16 +276,12 @@ async def test_a_lone_value_after_a_quiet_spell_goes_out_without_waiting_for_the
         ticker.mark_dirty(stream)
         waited = await _woken_within(stream, 2.0)
         assert waited is not None and waited < 0.5
-    finally:
-        running.cancel()
 
 
 async def test_a_burst_is_coalesced_into_one_message_per_tick() -> None:
-    ticker = Ticker(TickSettings(tick_seconds=0.3, gather_seconds=0.01))
     stream = LiveStream("s", LivePeriod.HOUR, 10, time.monotonic())
-    ticker.add(stream)
-    running = asyncio.create_task(ticker.run())
-    try:
+    async with running(Ticker(TickSettings(tick_seconds=0.3, gather_seconds=0.01))) as ticker:
+        ticker.add(stream)
         stream.offer(keyed([value("A", 0, T0, 0)]))
         ticker.mark_dirty(stream)
         assert await _woken_within(stream, 1.0) is not None
@@ -294,8 +297,6 @@ async def test_a_burst_is_coalesced_into_one_message_per_tick() -> None:
         assert waited is not None and waited > 0.1
         second = stream.take_outgoing(0.0)
         assert isinstance(second, Update) and [v.value for v in second.values] == [5]
-    finally:
-        running.cancel()
 
 
 def test_the_ticker_marks_heartbeats_after_a_quiet_interval() -> None:
