@@ -41,7 +41,7 @@ class GatewaySettings(ServiceSettings):
     health_poll_seconds: float = env("AE_HEALTH_POLL_SECONDS", 2.0)
     # Streams send at most one update per tick, carrying every value that changed meanwhile;
     # ticks are this far apart at least, further while fanning out keeps the hub busy.
-    stream_tick_seconds: float = env("AE_STREAM_TICK_SECONDS", 0.05)
+    stream_tick_seconds: float = env("AE_STREAM_TICK_SECONDS", 0.025)
     # The largest share of the hub's time that fanning out ticks may take (see ticker).
     stream_fan_out_share: float = env("AE_STREAM_FAN_OUT_SHARE", 0.4)
     # Well inside Envoy's stream_idle_timeout (and any proxy's between the client and Envoy).

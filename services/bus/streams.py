@@ -9,6 +9,10 @@ A consumer may run several handler calls at once (`concurrency`): the next read 
 a call is under way instead of after it, so an entry arriving during a long call is not held back
 until that call ends. Calls then finish in any order, so handlers must also tolerate an older
 batch finishing after a newer one.
+
+A batch whose call ended while the reader was waiting for it (every call slot taken, as with one
+call at a time) is acknowledged in the same round trip as the next read, which follows at once:
+acknowledging on its own took a round trip between every batch and the next.
 """
 
 from __future__ import annotations
@@ -135,6 +139,11 @@ class StreamConsumer:
         # The wait before the next attempt after a failure; back to the first once reading found
         # nothing to do or a handler call succeeded.
         self._retry = settings.retry_first_seconds
+        # Entries handled while the reader waited for a free call slot: acknowledged ahead of the
+        # next read, in its round trip (kept until that succeeds: the backlog must not return
+        # them).
+        self._handled: list[str] = []
+        self._reader_waiting = False
 
     async def ensure_group(self) -> None:
         """Creates the group (and the stream) if missing. A new group starts at the beginning of
@@ -159,15 +168,27 @@ class StreamConsumer:
         )
 
     async def _read_group(self, start: str, block_ms: int | None) -> list[Delivery]:
-        reply: Any = await self._redis.xreadgroup(
+        handled = self._handled[:]
+        if handled:
+            # Acknowledged first: a read of the backlog must not hand them out again.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.xack(self.stream, self.group, *handled)
+                self._queue_read(pipe, start, block_ms)
+                _, reply = await pipe.execute()
+            del self._handled[: len(handled)]
+        else:
+            reply = await self._queue_read(self._redis, start, block_ms)
+        # RESP2 shape: [[stream, [(id, fields), ...]]], or nothing when the wait timed out.
+        return await self._decoded(reply[0][1] if reply else [])
+
+    def _queue_read(self, client: Any, start: str, block_ms: int | None) -> Any:
+        return client.xreadgroup(
             self.group,
             self.consumer,
             {self.stream: start},
             count=self._settings.batch_size,
             block=block_ms,
         )
-        # RESP2 shape: [[stream, [(id, fields), ...]]], or nothing when the wait timed out.
-        return await self._decoded(reply[0][1] if reply else [])
 
     async def claim_stale(self) -> list[Delivery]:
         """Takes over entries another consumer left pending for longer than the claim time."""
@@ -184,9 +205,7 @@ class StreamConsumer:
     async def forget_idle_consumers(self) -> list[str]:
         """Removes other consumers idle past the limit with no pending entries; returns them."""
         limit_ms = int(self._settings.forget_idle_consumers_seconds * 1000)
-        consumers: list[dict[str, Any]] = await self._redis.xinfo_consumers(
-            self.stream, self.group
-        )
+        consumers: list[dict[str, Any]] = await self._redis.xinfo_consumers(self.stream, self.group)
         forgotten = [
             _text(consumer["name"])
             for consumer in consumers
@@ -238,6 +257,20 @@ class StreamConsumer:
                 task.cancel()
             if in_flight:
                 await asyncio.wait(in_flight)
+            await self._acknowledge_handled()
+
+    async def _acknowledge_handled(self) -> None:
+        """Acknowledges what waited for the next read, when there will be none (best effort:
+        what stays pending is claimed and handled again, which handlers tolerate)."""
+        handled, self._handled = self._handled, []
+        if handled:
+            try:
+                async with asyncio.timeout(self._settings.retry_max_seconds):
+                    await self._redis.xack(self.stream, self.group, *handled)
+            except BUS_FAILURES as error:
+                log.warning(
+                    "acknowledging %d entries of %s failed: %r", len(handled), self.stream, error
+                )
 
     async def _run(self, handler: Handler, in_flight: set[asyncio.Task[bool]]) -> None:
         settings = self._settings
@@ -296,7 +329,11 @@ class StreamConsumer:
         acknowledgement) failed and the entries stay pending."""
         try:
             await handler(deliveries)
-            await self.ack(deliveries)
+            if self._reader_waiting:
+                # The reader reads as soon as this call ends: the acknowledgement goes with it.
+                self._handled.extend(d.entry_id for d in deliveries)
+            else:
+                await self.ack(deliveries)
         except asyncio.CancelledError:
             raise
         except REDIS_DOWN as error:
@@ -308,8 +345,7 @@ class StreamConsumer:
         self._retry = self._settings.retry_first_seconds
         return True
 
-    @staticmethod
-    async def _slot_free(in_flight: set[asyncio.Task[bool]], limit: int) -> bool:
+    async def _slot_free(self, in_flight: set[asyncio.Task[bool]], limit: int) -> bool:
         """Waits until fewer than `limit` calls are under way; False when one that ended failed
         (the others are then left to end first: the failed entries are re-read with the
         backlog)."""
@@ -322,7 +358,11 @@ class StreamConsumer:
                 return False
             if len(in_flight) < limit:
                 return True
-            await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            self._reader_waiting = True
+            try:
+                await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._reader_waiting = False
 
     @staticmethod
     async def _settle(in_flight: set[asyncio.Task[bool]]) -> None:

@@ -41,17 +41,19 @@ log = logging.getLogger(__name__)
 # Event ids derive from the outbox id, so a batch published twice carries the same ids.
 _EVENT_NAMESPACE = uuid.UUID("6f0e4f64-54a4-4c1b-9a43-6d8b1f0c2a51")
 
+# Losing the stamp in a crash only publishes the batch again (delivery is at least once anyway), so
+# its commit need not wait for the disk: a relay waiting on that flush held back every change
+# committed meanwhile. The statement that locks the batch also switches its transaction to that
+# (set_config(..., true) is SET LOCAL), so nothing but the lock comes before the publish.
 _TAKE_BATCH = """
 SELECT id, client_id, object_model_code, range_start, range_end, watermark, row_count,
-       data_version, created_at
+       data_version, created_at, set_config('synchronous_commit', 'off', true) AS no_flush_wait
 FROM analytics.change_outbox
 WHERE relayed_at IS NULL
 ORDER BY id
 LIMIT $1
 FOR UPDATE SKIP LOCKED
 """
-
-_NO_FLUSH_WAIT = "SET LOCAL synchronous_commit = off"
 
 _MARK_RELAYED = "UPDATE analytics.change_outbox SET relayed_at = now() WHERE id = ANY($1::bigint[])"
 
@@ -117,11 +119,6 @@ class OutboxRelay:
             rows = await connection.fetch(_TAKE_BATCH, self._settings.batch_size)
             if not rows:
                 return 0
-            # Losing the stamp in a crash only publishes the batch again (delivery is at least
-            # once anyway), so its commit need not wait for the disk: a relay waiting on that
-            # flush held back every change committed meanwhile. Set before publishing, so that
-            # nothing but the stamp itself comes between the publish and the commit.
-            await connection.execute(_NO_FLUSH_WAIT)
             async with asyncio.timeout(self._settings.publish_timeout_seconds):
                 await self._publisher.publish(self._stream, [data_changed(row) for row in rows])
             await connection.execute(_MARK_RELAYED, [row["id"] for row in rows])

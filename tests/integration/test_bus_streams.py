@@ -98,6 +98,23 @@ async def test_published_envelopes_arrive_in_order_and_are_acknowledged(
     assert pending["pending"] == 0
 
 
+async def test_a_handled_batch_is_acknowledged_with_the_next_read(
+    client: redis.Redis, stream: str
+) -> None:
+    """One call at a time: a batch's acknowledgement goes with the read that follows it, which
+    then waits for new entries; nothing is left pending meanwhile, and nothing comes twice."""
+    consumer = StreamConsumer(client, stream, "group", "steady", FAST)
+    seen: list[Delivery] = []
+    async with consuming(consumer, seen):
+        await StreamPublisher(client).publish(stream, changes(3))
+        await until(lambda: len(seen) == 3)
+        await until_async(lambda: pending_count(client, stream), 0)
+        await StreamPublisher(client).publish(stream, changes(2))
+        await until(lambda: len(seen) == 5)
+        await until_async(lambda: pending_count(client, stream), 0)
+    assert len({d.entry_id for d in seen}) == 5
+
+
 async def test_a_group_shares_entries_between_consumers_without_duplicates(
     client: redis.Redis, stream: str
 ) -> None:

@@ -244,6 +244,32 @@ async def test_counts_are_added_with_the_publishing(client: redis.Redis, tenant:
     await client.delete(counter)
 
 
+async def test_scripts_redis_forgot_are_loaded_again_and_run_once(
+    client: redis.Redis, tenant: str
+) -> None:
+    """Scripts go by their SHA without asking first whether Redis knows them: after a restart
+    (here: SCRIPT FLUSH) the refused calls are sent again once the script is loaded."""
+    registry, published = LeaseRegistry(client), PublishedValues(client)
+    request = watch(tenant)
+    oldest = datetime.datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
+    update = subscription_update(request.subscription, result([1.0, 2.0, 3.0]), SPAN, oldest)
+    counter = f"test:{tenant}:recomputations"
+    await registry.lease("hub-a", [request])
+    await client.script_flush()
+    found = await registry.live_for([(tenant, "ORDER")])
+    assert [live.key for live in found[(tenant, "ORDER")]] == [request.subscription.key]
+    await client.script_flush()
+    async with ChannelListener(client) as listener:
+        await listener.subscribe([update.channel])
+        assert await published.publish_changes([update], counts={counter: 1}) == [3]
+        message = await listener.get(2.0)
+        assert message is not None
+        assert len(events_pb2.KpiUpdated.FromString(message.data).values) == 3
+        assert await listener.get(0.2) is None  # published once
+    assert int(await client.get(counter) or 0) == 1
+    await client.delete(counter)
+
+
 def test_data_versions_are_read_from_a_result() -> None:
     assert data_versions("ORDER:42,SHIPMENT:17") == {"ORDER": 42, "SHIPMENT": 17}
     assert data_versions("") == {}

@@ -7,18 +7,22 @@ atomically, so recomputations of the same subscription running at once (overlapp
 consumer, or several replicas) neither publish a value twice nor let an older result overwrite a
 newer one. Ranks are kept per bucket, not per subscription: a newer result that recomputed only
 the current bucket must not stop an older one, finishing later, from publishing the earlier bucket
-that only it recomputed. The scripts of a whole batch travel in one pipeline. The script also
-refuses to publish for a subscription no hub leases any more.
+that only it recomputed. The scripts of a whole batch travel in one pipeline, run by their SHA
+(services.calculation.streaming.scripts). The script also refuses to publish for a subscription
+no hub leases any more.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import redis.asyncio as redis
 
 from services.calculation.streaming.registry import leases_key, published_key
+from services.calculation.streaming.scripts import PipelinedScript, ScriptArg
 from services.calculation.streaming.updates import SubscriptionUpdate
 
 NOT_LIVE = -1
@@ -72,7 +76,7 @@ class PublishedValues:
     def __init__(self, client: redis.Redis, clock: Callable[[], float] = time.time) -> None:
         self._redis = client
         self._clock = clock
-        self._script = client.register_script(_COMPARE_AND_PUBLISH)
+        self._script = PipelinedScript(client, _COMPARE_AND_PUBLISH)
 
     async def publish_changes(
         self, updates: Sequence[SubscriptionUpdate], counts: Mapping[str, int] | None = None
@@ -83,23 +87,24 @@ class PublishedValues:
         if not updates and not counts:
             return []
         now = int(self._clock() * 1000)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for update in updates:
-                args: list[str | int | bytes] = [
-                    now,
-                    update.rank,
-                    update.channel,
-                    update.header,
-                    update.oldest_field,
-                ]
-                for bucket in update.buckets:
-                    args.extend((bucket.field, bucket.fingerprint, bucket.fragment))
-                await self._script(
-                    keys=[published_key(update.key), leases_key(update.key)],
-                    args=args,
-                    client=pipe,
-                )
-            for counter, amount in (counts or {}).items():
-                pipe.incrby(counter, amount)
-            replies = await pipe.execute()
-        return [int(reply) for reply in replies[: len(updates)]]
+        calls: list[tuple[list[str], list[ScriptArg]]] = []
+        for update in updates:
+            args: list[ScriptArg] = [
+                now,
+                update.rank,
+                update.channel,
+                update.header,
+                update.oldest_field,
+            ]
+            for bucket in update.buckets:
+                args.extend((bucket.field, bucket.fingerprint, bucket.fragment))
+            calls.append(([published_key(update.key), leases_key(update.key)], args))
+        counters = [
+            functools.partial(_count, counter, amount) for counter, amount in (counts or {}).items()
+        ]
+        replies = await self._script.run_all(calls, *counters)
+        return [int(reply) for reply in replies]
+
+
+def _count(counter: str, amount: int, pipe: Any) -> None:
+    pipe.incrby(counter, amount)

@@ -30,6 +30,7 @@ from typing import Any
 import redis.asyncio as redis
 
 from services.aggregates.query import Period
+from services.calculation.streaming.scripts import PipelinedScript
 from services.calculation.streaming.subscriptions import Subscription
 from services.security.caller import Caller, Role
 
@@ -83,6 +84,37 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) end
 return removed
 """
+
+
+# The live subscriptions of several (client, object model) indexes, in one round trip: drops the
+# lapsed entries of each index, then returns, per index, the subscription keys of the others
+# (an entry is "K/hub"), and last the definitions of those keys, first seen first, as
+# key, definition pairs (false when gone).
+# KEYS: the indexes. ARGV: now ms, the definition key prefix (see definition_key).
+_LIVE_FOR = """
+local per_index = {}
+local seen = {}
+local definitions = {}
+for i, index in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', ARGV[1])
+  local keys = {}
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', index, ARGV[1], '+inf')) do
+    local bar = string.find(member, '/', 1, true)
+    local key = bar and string.sub(member, 1, bar - 1) or member
+    keys[#keys + 1] = key
+    if not seen[key] then
+      seen[key] = true
+      definitions[#definitions + 1] = key
+      definitions[#definitions + 1] = redis.call('GET', ARGV[2] .. key)
+    end
+  end
+  per_index[i] = keys
+end
+per_index[#KEYS + 1] = definitions
+return per_index
+"""
+
+_DEFINITION_PREFIX = definition_key("")
 
 
 @dataclass(frozen=True)
@@ -193,6 +225,7 @@ class LeaseRegistry:
         self._clock = clock
         self._lease = client.register_script(_LEASE)
         self._release = client.register_script(_RELEASE)
+        self._live_for = PipelinedScript(client, _LIVE_FOR)
         self._definitions = _ParsedDefinitions()
 
     def _now_ms(self) -> int:
@@ -266,34 +299,24 @@ class LeaseRegistry:
     async def live_for(
         self, changed: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], list[LiveSubscription]]:
-        """`live` for each (client, object model) of `changed`, in two round trips whatever
+        """`live` for each (client, object model) of `changed`, in one round trip whatever
         their number: a recomputation cycle's changes usually span several models."""
         wanted = list(dict.fromkeys(changed))
         if not wanted:
             return {}
-        now = self._now_ms()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for client_id, model in wanted:
-                index = live_index_key(client_id, model)
-                pipe.zremrangebyscore(index, "-inf", now)
-                pipe.zrangebyscore(index, now, "+inf")
-            replies = await pipe.execute()
-        keys_of = {
-            pair: list(dict.fromkeys(_text(member).split("/", 1)[0] for member in members))
-            for pair, members in zip(wanted, replies[1::2], strict=True)
+        indexes = [live_index_key(client_id, model) for client_id, model in wanted]
+        (reply,) = await self._live_for.run_all([(indexes, [self._now_ms(), _DEFINITION_PREFIX])])
+        *per_index, pairs = reply
+        definitions = {
+            key: self._definitions.read(key, raw)
+            for key, raw in zip(map(_text, pairs[0::2]), pairs[1::2], strict=True)
+            if raw
         }
-        keys = list(dict.fromkeys(key for found in keys_of.values() for key in found))
-        definitions: dict[str, LiveSubscription] = {}
-        if keys:
-            raws: list[Any] = await self._redis.mget([definition_key(key) for key in keys])
-            definitions = {
-                key: self._definitions.read(key, raw)
-                for key, raw in zip(keys, raws, strict=True)
-                if raw
-            }
         return {
-            pair: [definitions[key] for key in found if key in definitions]
-            for pair, found in keys_of.items()
+            pair: [
+                definitions[key] for key in dict.fromkeys(map(_text, found)) if key in definitions
+            ]
+            for pair, found in zip(wanted, per_index, strict=True)
         }
 
     async def holders(self, key: str) -> dict[str, datetime.datetime]:
