@@ -3,7 +3,8 @@
     python bench/calculation.py [--rows 10000000] [--days 365] [--data-dir DIR] [--runs 20]
 
 Starts its own stack (`analytics-engine up --detach --ports auto`) in a temporary data dir, or
-uses the running one in --data-dir (then demo data is loaded only if that client has none).
+uses the running one in --data-dir (then demo data is loaded only if that client has none;
+`--settle` settles the distinct counts of data loaded before loads settled them).
 Loads the demo data with the production loader, then measures, calling the calculation service
 over gRPC:
 - a 100-KPI dashboard over the last 24 h per minute, cold (cache bypassed) and cached, with its
@@ -12,7 +13,9 @@ over gRPC:
 - one KPI over one year per day: one the rollups answer from dimension fields, one they answer
   through a derived flag, one filtering on a related object model's field, which the rows
   carry a copy of (order lines and their order's status), one weighting days between copied
-  dates by amount (DSO), and one counting distinct values (read from every row)
+  dates by amount (DSO), and three counting distinct values per day (active customers, revenue
+  per account, freight cost per order: kept per settled day, the first read timed apart; a load
+  settles the loaded range's days, so the first read is what a user sees after loading)
   (`--every-kpi` also times every catalog KPI once and names those over 300 ms).
 Prints medians and p95s. Targets (issue 3): dashboard cold p95 <= 300 ms, cached p95 <= 20 ms;
 one KPI over a year p95 <= 300 ms.
@@ -43,6 +46,7 @@ from harness import stack, token_metadata  # noqa: E402
 
 from services.catalog.catalog_files import load_catalog_files  # noqa: E402
 from services.demo.loader import load_demo_data  # noqa: E402
+from services.demo.settling import settle_after_load  # noqa: E402
 
 UTC = datetime.UTC
 CLIENT = "bench-co"
@@ -53,13 +57,17 @@ FLAG_KPI = "SCOR_POF"  # on time = a derived flag of the row, kept in the rollup
 JOINED_KPI = "SCOR_FILL_RATE"
 # Days to collect weighted by amount, from the payments' copies of their invoices' dates.
 WEIGHTED_KPI = "FIN_DSO"
-# Counts distinct customers per day: read from every row (see the README on distinct counts).
+# Counts distinct customers per day: read from the counts kept of settled days (see the README
+# on distinct counts), settled after the load; a read counts only the days not kept.
 DISTINCT_KPI = "CRM_ACTIVE_CUSTOMERS"
+# Revenue over the active customers, and freight over the distinct orders shipped.
+DISTINCT_KPIS = ("CRM_ARPA", "SCOR_FREIGHT_COST_PER_ORDER")
 
 
-async def ensure_demo_data(dsn: str, rows: int, days: int) -> None:
+async def ensure_demo_data(dsn: str, rows: int, days: int, settle: bool) -> None:
     catalog = load_catalog_files()
     models = {model.code: model for model in catalog.object_models}
+    start = END - datetime.timedelta(days=days)
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
     try:
         existing = await pool.fetchval(
@@ -68,19 +76,31 @@ async def ensure_demo_data(dsn: str, rows: int, days: int) -> None:
         )
         if existing:
             print(f"demo data for {CLIENT} already loaded")
+            if settle:
+                await settle_loaded(dsn, start)
             return
         per_day = rows_per_day_for(list(models.values()), rows, days)
         started = time.perf_counter()
-        summary = await load_demo_data(
-            pool, models, CLIENT, END - datetime.timedelta(days=days), END, per_day, seed=7
-        )
+        summary = await load_demo_data(pool, models, CLIENT, start, END, per_day, seed=7)
         elapsed = time.perf_counter() - started
         print(
             f"loaded {summary.total_rows:,} demo rows in {elapsed:.1f} s "
             f"({summary.total_rows / elapsed:,.0f} rows/s)"
         )
+        await settle_loaded(dsn, start)
     finally:
         await pool.close()
+
+
+async def settle_loaded(dsn: str, start: datetime.datetime) -> None:
+    """What follows every load (the data service does it in the background after a demo load):
+    the distinct counts per day of the loaded range are counted once and kept, so the "first
+    read" below is what a user sees after loading."""
+    settled = await settle_after_load(dsn, load_catalog_files(), CLIENT, start, END)
+    if settled is None:
+        print("settling the distinct counts failed (see the log): first reads count them")
+    else:
+        print(f"settled the distinct counts per day in {settled.seconds:.1f} s")
 
 
 def span(start: datetime.datetime, end: datetime.datetime) -> types_pb2.TimeRange:
@@ -210,9 +230,18 @@ async def measure(
             (FLAG_KPI, "rollups, flag", runs),
             (JOINED_KPI, "carried status", max(3, runs // 4)),
             (WEIGHTED_KPI, "weighted, copies", runs),
-            (DISTINCT_KPI, "distinct", max(3, runs // 4)),
+            (DISTINCT_KPI, "distinct", runs),
+            *((code, "distinct", runs) for code in DISTINCT_KPIS),
         )
         for code, how, times in year_cases:
+            if how == "distinct":
+                # The first read after the load: it counts only the buckets the load's settling
+                # did not keep (none for this past range); the runs after read the same.
+                report(
+                    f"{code} over a year per day, first read",
+                    await timed(lambda c=code: one_year(c), 1),
+                    300,
+                )
             report(
                 f"{code} over a year per day ({how})",
                 await timed(lambda c=code: one_year(c), times),
@@ -242,9 +271,15 @@ def main() -> None:
     parser.add_argument(
         "--every-kpi", action="store_true", help="also time every catalog KPI over a year once"
     )
+    parser.add_argument(
+        "--settle",
+        action="store_true",
+        help="settle the distinct counts of data loaded already (by a load before loads settled "
+        "them), as a load does now",
+    )
     args = parser.parse_args()
     with stack(args.data_dir) as record:
-        asyncio.run(ensure_demo_data(record.database_url, args.rows, args.days))
+        asyncio.run(ensure_demo_data(record.database_url, args.rows, args.days, args.settle))
         calculation = record.process("calculation")
         assert calculation is not None
         asyncio.run(

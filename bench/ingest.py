@@ -19,7 +19,10 @@ it commit).
 Once for a dense live stream and once for a sparse backfill (the rollup's size follows the number of
 (minute, dimension values) groups, not the number of rows). Then `bulk_load` (COPY plus one
 rollup rebuild). Rows are made before each batch is timed. Prints rows/s per case (medians over
-the batches; overall rows/s for concurrent writers).
+the batches; overall rows/s for concurrent writers); for the ingest_rows cases also the CPU time
+a row costs, in this process (validation and encoding) and in the PostgreSQL server (all its
+processes, read from /proc when it runs on this machine): on a machine shared with other work,
+rows/s follow the load, CPU time per row much less so.
 Target: >= 100k rows/s for ingest with rollups kept current.
 """
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import random
 import statistics
@@ -115,11 +119,66 @@ def typed_orders(count: int, seed: int) -> Iterator[tuple[object, ...]]:
                created + datetime.timedelta(days=3), rng.choice((True, False, None)))
 
 
+class ServerCpu:
+    """CPU time used by the PostgreSQL server's processes, from /proc/<pid>/schedstat (only when
+    the server runs on this machine; otherwise nothing is reported)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self._pids = [pid for pid in pids if Path(f"/proc/{pid}/schedstat").exists()]
+
+    @classmethod
+    async def of(cls, pool: asyncpg.Pool) -> ServerCpu:
+        # Only this server's processes: a process of another server on the machine is not in
+        # its pg_stat_activity.
+        rows = await pool.fetch("SELECT pid FROM pg_stat_activity")
+        return cls([row["pid"] for row in rows])
+
+    def sample(self) -> dict[int, int]:
+        times: dict[int, int] = {}
+        for pid in self._pids:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                times[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+        return times
+
+    @staticmethod
+    def used(before: dict[int, int], after: dict[int, int]) -> float | None:
+        """Seconds of CPU between two samples, over the processes in both."""
+        common = before.keys() & after.keys()
+        return sum(after[pid] - before[pid] for pid in common) / 1e9 if common else None
+
+
+@dataclasses.dataclass
+class BatchCosts:
+    """Per batch: rows/s, and CPU seconds per row here and in the server."""
+
+    rates: list[float] = dataclasses.field(default_factory=list)
+    client_cpu: list[float] = dataclasses.field(default_factory=list)
+    server_cpu: list[float] = dataclasses.field(default_factory=list)
+
+    def cpu_note(self) -> str:
+        if not self.client_cpu:
+            return ""
+        note = f"CPU/row {statistics.median(self.client_cpu) * 1e6:.1f} us here"
+        if self.server_cpu:
+            note += f" + {statistics.median(self.server_cpu) * 1e6:.1f} us PostgreSQL"
+        return note
+
+
 async def time_batch(pool: asyncpg.Pool, client: str, model: ObjectModel,
-                     batch: list[dict[str, object]]) -> float:
+                     batch: list[dict[str, object]], costs: BatchCosts | None = None) -> float:
+    server = await ServerCpu.of(pool) if costs is not None else None
+    before = server.sample() if server else {}
+    cpu = time.process_time()
     began = time.perf_counter()
     await store.ingest_rows(pool, client, model, batch, carrying=carrying(model, MODELS))
-    return len(batch) / (time.perf_counter() - began)
+    rate = len(batch) / (time.perf_counter() - began)
+    if costs is not None and server is not None:
+        costs.rates.append(rate)
+        costs.client_cpu.append((time.process_time() - cpu) / len(batch))
+        used = ServerCpu.used(before, server.sample())
+        if used is not None:
+            costs.server_cpu.append(used / len(batch))
+    return rate
 
 
 async def bench_ingest(pool: asyncpg.Pool, url: str, model: ObjectModel, batch_count: int,
@@ -136,19 +195,21 @@ async def bench_ingest(pool: asyncpg.Pool, url: str, model: ObjectModel, batch_c
         client = f"bench-{uuid.uuid4().hex[:8]}"
         # Batches are made just before they are sent, as a server holds only the requests in
         # flight (a heap of pending batches would make the garbage collector the bottleneck).
-        inserts, updates, validations = [], [], []
+        inserts, updates, validations = BatchCosts(), BatchCosts(), []
         for index in range(batch_count):
             batch = order_rows(index * size, size, rng, start, spacing)
             began = time.perf_counter()
             validate_rows(model, batch)
             validations.append(size / (time.perf_counter() - began))
-            inserts.append(await time_batch(pool, client, model, batch))
+            await time_batch(pool, client, model, batch, inserts)
         for index in range(batch_count):
             batch = order_rows(index * size, size, rng, start, spacing)  # same keys, new values
-            updates.append(await time_batch(pool, client, model, batch))
-        print(f"ingest_rows, batches of {size:>4}: new rows {statistics.median(inserts):>9,.0f}"
-              f" rows/s, updated rows {statistics.median(updates):>9,.0f} rows/s"
-              f"  (validation alone {statistics.median(validations):,.0f} rows/s)")
+            await time_batch(pool, client, model, batch, updates)
+        print(f"ingest_rows, batches of {size:>4}: new rows"
+              f" {statistics.median(inserts.rates):>9,.0f} rows/s, updated rows"
+              f" {statistics.median(updates.rates):>9,.0f} rows/s"
+              f"  (validation alone {statistics.median(validations):,.0f} rows/s)\n"
+              f"    new: {inserts.cpu_note()}; updated: {updates.cpu_note()}")
     for size in sizes:
         await bench_lines(pool, batch_count, rng, start, spacing, size)
     for writers in writer_counts:
@@ -162,18 +223,20 @@ async def bench_lines(pool: asyncpg.Pool, batch_count: int, rng: random.Random,
     line looks its order's status up; then the same lines again, shipped short (updates)."""
     client = f"bench-{uuid.uuid4().hex[:8]}"
     model, orders_model = MODELS["ORDER_LINE"], MODELS["ORDER"]
-    inserts, updates, sent = [], [], []
+    inserts, updates = BatchCosts(), BatchCosts()
+    sent = []
     for index in range(batch_count):
         orders = order_rows(index * size // 2, size // 2, rng, start, spacing)
         await store.ingest_rows(pool, client, orders_model, orders,
                                 carrying=carrying(orders_model, MODELS))
         sent.append(orders)
-        inserts.append(await time_batch(pool, client, model, line_rows(orders)))
+        await time_batch(pool, client, model, line_rows(orders), inserts)
     for orders in sent:
-        updates.append(await time_batch(pool, client, model, line_rows(orders, shipped_short=1)))
+        await time_batch(pool, client, model, line_rows(orders, shipped_short=1), updates)
     print(f"ingest_rows ORDER_LINE (order status copied), batches of {size:>4}: new rows "
-          f"{statistics.median(inserts):>9,.0f} rows/s, updated rows "
-          f"{statistics.median(updates):>9,.0f} rows/s")
+          f"{statistics.median(inserts.rates):>9,.0f} rows/s, updated rows "
+          f"{statistics.median(updates.rates):>9,.0f} rows/s\n"
+          f"    new: {inserts.cpu_note()}; updated: {updates.cpu_note()}")
 
 
 async def bench_writers(pool: asyncpg.Pool, model: ObjectModel, writers: int, batch_count: int,

@@ -4,16 +4,20 @@ Per request: check the limits (no SQL runs for a request that would be refused),
 statement per query (sql_builder, or reuse the one built for the same query lately), then read
 the data versions and run the statements: for short ranges all in one statement (combined_read),
 one round trip; for longer ones concurrently, each on its own pooled connection, after the
-versions. The rows become rows (`query`) or columns (`query_columns`, transposed in one pass, for
-callers that evaluate whole series).
+versions. The distinct counts of long series and past totals that settled_distinct can keep
+are read apart from the kept counts, beside the statement answering the rest of their query. The
+rows become rows (`query`) or columns (`query_columns`, transposed in one pass, for callers that
+evaluate whole series).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import datetime
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -26,6 +30,7 @@ from services.aggregates.lru import LruMemo
 from services.aggregates.wire import QueryOptions
 from services.catalog.domain import ObjectModel
 from services.data import combined_read, derived_totals, sql_builder
+from services.data.settled_distinct import DistinctSeries, SettledDistinctCounts
 from services.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 
 log = logging.getLogger(__name__)
@@ -115,15 +120,28 @@ class AggregateReader:
         object_models: Mapping[str, ObjectModel],
         *,
         row_limit: int = sql_builder.DEFAULT_ROW_LIMIT,
+        settled_writes: asyncpg.Pool | None = None,
     ) -> None:
+        """`settled_writes`: a pool of writable sessions to keep the distinct counts of settled
+        buckets with (see settled_distinct); without one, every distinct count is counted."""
         self._pool = pool
         self._models = object_models
         self._row_limit = row_limit
+        self._settled = (
+            SettledDistinctCounts(pool, settled_writes, object_models, row_limit=row_limit)
+            if settled_writes is not None
+            else None
+        )
         # Statements built lately, by the caller's key of their query (see `query`), client
         # and time zone: the models and the row limit are fixed per reader.
         self._statements: LruMemo[tuple[bytes, str, str], sql_builder.Statement] = LruMemo(
             STATEMENTS_KEPT
         )
+
+    async def settled_write_backs(self) -> None:
+        """Waits until the distinct counts counted by reads so far are kept (or failed to be)."""
+        if self._settled is not None:
+            await self._settled.drain()
 
     async def query(
         self,
@@ -171,8 +189,19 @@ class AggregateReader:
         # Built for every query (so a bad one is refused the same way), run for those whose
         # answer is not derived from another's rows.
         derived = derived_totals.derivable_totals(request.queries, padded)
+        # Distinct counts read from the counts kept of settled buckets, by query position: the
+        # statement answers the rest of the query (from the rollups, when they can).
+        kept = {
+            index: measures
+            for index, (query, opts) in enumerate(zip(request.queries, padded, strict=False))
+            if self._settled is not None
+            and (measures := self._settled.measures(query, not opts.disable_rollups))
+        }
         statements = [
-            self._statement(request, index, query, opts, keys[index] if keys else None)
+            self._statement(
+                request, index, _without(query, kept.get(index, ())), opts,
+                _key(keys[index] if keys else None, index in kept),
+            )
             for index, (query, opts) in enumerate(zip(request.queries, padded, strict=False))
         ]
         run = [index for index in range(len(statements)) if index not in derived]
@@ -201,14 +230,34 @@ class AggregateReader:
             asyncio.ensure_future(self._run(statements[index], f"queries[{index}]"))
             for index in run
         ]
+        distinct = [
+            asyncio.ensure_future(self._read_settled(request, index, measures))
+            for index, measures in kept.items()
+        ]
         try:
             outcomes = dict(zip(run, await asyncio.gather(*tasks), strict=True))
+            counted = dict(zip(kept, await asyncio.gather(*distinct), strict=True))
         except BaseException:
-            for task in tasks:
+            for task in (*tasks, *distinct):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, *distinct, return_exceptions=True)
             raise
+        for index, series in counted.items():
+            statements[index], outcomes[index] = _with_distinct_counts(
+                request.queries[index], statements[index], outcomes[index], series
+            )
         return _Answer(statements, outcomes, derived, versions)
+
+    async def _read_settled(
+        self, request: q.AggregateRequest, index: int, measures: Sequence[q.Measure]
+    ) -> DistinctSeries:
+        assert self._settled is not None
+        field = f"queries[{index}]"
+        with _statement_errors(field):
+            return await self._settled.read(
+                request.client_id, request.time_zone, request.queries[index], measures,
+                field_prefix=f"{field}.",
+            )
 
     async def _read_combined(
         self,
@@ -295,26 +344,78 @@ class AggregateReader:
         ]
 
     async def _run(self, statement: sql_builder.Statement, field: str) -> _Read:
-        try:
+        with _statement_errors(field):
             # One round trip: the pool's sessions carry READ_SETTINGS, so no transaction is
             # opened around the statement to set them (BEGIN, SET, fetch, COMMIT were four).
             async with self._pool.acquire() as connection:
                 records: list[asyncpg.Record] = await connection.fetch(
                     statement.sql, *statement.params
                 )
-        except asyncpg.UndefinedTableError:
-            log.error("aggregate statement read a missing table: %s", statement.sql)
-            raise FailedPrecondition(
-                f"{field}: the object model's tables do not exist yet (migrations not applied)"
-            ) from None
-        except asyncpg.InvalidParameterValueError as exc:
-            # PostgreSQL's zone database can lack a zone Python's knows.
-            raise InvalidArgument.for_field("time_zone", exc.message) from None
-        except asyncpg.DataError as exc:
-            # e.g. a numeric overflow in row arithmetic: the request asked for it.
-            raise InvalidArgument.for_field(field, f"cannot be computed: {exc.message}") from None
         _check_row_limit(len(records), statement, field)
         return _Read.of_records(records, statement)
+
+
+@contextlib.contextmanager
+def _statement_errors(field: str) -> Iterator[None]:
+    """The database's refusals of an aggregate statement as the request's errors."""
+    try:
+        yield
+    except asyncpg.UndefinedTableError as exc:
+        log.error("aggregate statement read a missing table: %s", exc.message)
+        raise FailedPrecondition(
+            f"{field}: the object model's tables do not exist yet (migrations not applied)"
+        ) from None
+    except asyncpg.InvalidParameterValueError as exc:
+        # PostgreSQL's zone database can lack a zone Python's knows.
+        raise InvalidArgument.for_field("time_zone", exc.message) from None
+    except asyncpg.DataError as exc:
+        # e.g. a numeric overflow in row arithmetic: the request asked for it.
+        raise InvalidArgument.for_field(field, f"cannot be computed: {exc.message}") from None
+
+
+# The measure a query whose every measure is read from kept counts is given, so its statement
+# still reads its buckets and row counts (never returned: measure ids are the caller's text).
+_ROWS_ONLY = q.Measure("\x00rows", q.AggregateFunction.COUNT)
+
+
+def _without(query: q.AggregateQuery, measures: Sequence[q.Measure]) -> q.AggregateQuery:
+    """`query` without `measures` (read apart), keeping a row count if nothing else is left."""
+    if not measures:
+        return query
+    rest = tuple(measure for measure in query.measures if measure not in measures)
+    return dataclasses.replace(query, measures=rest or (_ROWS_ONLY,))
+
+
+def _key(key: bytes | None, split: bool) -> bytes | None:
+    """The key of the statement built for a query (a split one answers less of it)."""
+    return key + b"\x00without-kept-distinct-counts" if key is not None and split else key
+
+
+def _with_distinct_counts(
+    query: q.AggregateQuery,
+    statement: sql_builder.Statement,
+    read: _Read,
+    series: DistinctSeries,
+) -> tuple[sql_builder.Statement, _Read]:
+    """The statement and rows of the whole query: the rest statement's buckets and measures,
+    with the distinct counts of `series` in the measures' places (0 for a bucket whose rows
+    hold no value to count, as count(DISTINCT) gives). A total's one row is the range's."""
+    columns: dict[str, Sequence[Any]] = {"row_count": read.columns["row_count"]}
+    if statement.bucketed:
+        starts = columns["bucket_start"] = read.columns["bucket_start"]
+    else:
+        starts = (query.time_range.start,) * read.count
+    for index, measure in enumerate(query.measures):
+        counts = series.get(measure.measure_id)
+        if counts is not None:
+            columns[f"m{index}"] = tuple(counts.get(start, 0) for start in starts)
+        else:
+            position = statement.measure_ids.index(measure.measure_id)
+            columns[f"m{index}"] = read.columns[f"m{position}"]
+    whole = dataclasses.replace(
+        statement, measure_ids=tuple(measure.measure_id for measure in query.measures)
+    )
+    return whole, _Read(read.count, columns)
 
 
 def _check_row_limit(count: int, statement: sql_builder.Statement, field: str) -> None:

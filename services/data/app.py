@@ -21,11 +21,12 @@ from analytics.data.v1 import data_pb2, data_pb2_grpc
 from services.adapters.postgres import open_pool, pool_dependency
 from services.adapters.redis_client import open_redis
 from services.catalog.catalog_files import DEFAULT_DATA_DIR, load_catalog_files
-from services.data.aggregates import READ_SETTINGS
+from services.data.aggregates import READ_SETTINGS, AggregateReader
 from services.data.ingest_servicer import IngestServicer
 from services.data.internal_servicer import DataInternalServicer
 from services.data.relay import OutboxRelay
 from services.demo.rpc import generate_demo_rows
+from services.demo.settling import DistinctCountSettler
 from services.runtime.server import ServiceHealth, ServiceWiring
 from services.runtime.settings import ServiceSettings, env
 
@@ -51,14 +52,25 @@ async def build(settings: DataSettings, resources: contextlib.AsyncExitStack) ->
         resources, settings.database_url, server_settings=READ_SETTINGS, stateless_sessions=True
     )
     relay_pool = await open_pool(resources, settings.database_url, max_size=2)
+    # Writes the distinct counts of settled buckets that reads counted (one at a time).
+    settled_pool = await open_pool(resources, settings.database_url, max_size=1)
     redis = await open_redis(resources, settings.redis_url)
     ingest = IngestServicer(pool, object_models)
+    # Counts the distinct counts of a demo load's range once it is loaded, so they are kept
+    # before anyone asks (services.demo.settling).
+    settler = DistinctCountSettler(
+        AggregateReader(read_pool, object_models, settled_writes=settled_pool), pool, catalog
+    )
+    resources.push_async_callback(settler.close)
     # The generated stub declares every RPC abstract; the ones this servicer leaves to the base
     # class answer UNIMPLEMENTED (the runtime maps the base's NotImplementedError).
     internal = DataInternalServicer(  # type: ignore[abstract]
         read_pool,
         object_models,
-        demo_generator=functools.partial(generate_demo_rows, pool, object_models),
+        demo_generator=functools.partial(
+            generate_demo_rows, pool, object_models, settler=settler
+        ),
+        settled_writes=settled_pool,
     )
     relay = OutboxRelay(relay_pool, redis)
 

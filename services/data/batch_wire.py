@@ -32,7 +32,8 @@ _UTC = datetime.UTC
 # its count of microseconds since 1970, turned back into an instant in SQL). Every column has two
 # parameters, the joined text and an array, one of them NULL: the array carries a text column
 # whose values hold the separator or the NULL marker, and a one-row column whose joined text
-# would be empty (PostgreSQL splits '' into no element at all).
+# would be empty (PostgreSQL splits '' into no element at all). A column with no value in any
+# row sends both NULL: unnest pads it with NULLs to the length of the others.
 
 _SEPARATOR = "\x1f"  # ASCII unit separator
 _NULL_TEXT = "\x1e"  # ASCII record separator: NULL in a joined text column
@@ -68,9 +69,10 @@ class _WireColumn:
     def encode(self, values: Sequence[object]) -> _ColumnParameters:
         """The column's two parameters, as `decode` reads them."""
         missing = values.count(None) if self.nullable else 0
-        if missing == len(values) > 1:
-            null = _NULL_TEXT if self.is_text else ""
-            return _SEPARATOR.join(itertools.repeat(null, missing)), None
+        if missing == len(values):
+            # No values at all: nothing to send or split. unnest pads the shorter arrays of a
+            # batch with NULLs, and the time field is required, so its array sets the length.
+            return None, None
         if self.render is None:  # text
             texts = cast(Sequence[str], values)
             if missing:
@@ -97,6 +99,10 @@ _POSITIONAL = operator.methodcaller("__format__", "f")
 
 
 def _decimal_texts(values: Sequence[Any], gaps: bool) -> Iterable[str]:
+    if not gaps and type(values[0]) is str:
+        # The exact texts of JSON numbers (validate_rows' decimal_texts: a whole column is
+        # texts or Decimals), written without an exponent beyond float's ±324.
+        return cast(Sequence[str], values)
     texts = list(_texts_by(str)(values, gaps))
     # PostgreSQL before 15 refuses exponents beyond ±1000 in numeric text: a column with any
     # exponent is written out positionally (rare: str() uses one only for very large or small
@@ -158,7 +164,8 @@ class PreparedBatch:
 def prepare_rows(model: ObjectModel, rows: Sequence[Mapping[str, object]]) -> PreparedBatch:
     """Validates JSON-like rows (InvalidArgument names every bad row and field) and encodes
     them for `commit_batch`. CPU work only: a caller may run it in a thread."""
-    batch = validate_rows(model, rows)
+    # Decimals sent as JSON numbers stay texts: they travel as text anyway.
+    batch = validate_rows(model, rows, decimal_texts=True)
     wire = wire_columns(model)
     # Timestamps become microseconds since 1970 UTC here: how they travel, and far cheaper to
     # hash and compare than aware datetimes.

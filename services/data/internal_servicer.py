@@ -30,8 +30,11 @@ class DataInternalServicer(data_pb2_grpc.DataInternalServiceServicer):
         pool: asyncpg.Pool,
         object_models_by_code: Mapping[str, ObjectModel],
         demo_generator: DemoGenerator | None = None,
+        settled_writes: asyncpg.Pool | None = None,
     ) -> None:
-        self._reader = AggregateReader(pool, object_models_by_code)
+        self._reader = AggregateReader(
+            pool, object_models_by_code, settled_writes=settled_writes
+        )
         self._demo_generator = demo_generator
 
     async def QueryAggregates(

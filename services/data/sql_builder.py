@@ -269,6 +269,79 @@ def rollup_refusal(
     return None
 
 
+# Periods whose buckets a distinct count may be kept for (see settled_distinct_refusal), besides
+# a total's whole range. Minute buckets serve live views of a month at most, whose rows are few
+# and counted quickly.
+SETTLED_PERIODS = frozenset({q.Period.HOUR, q.Period.DAY, q.Period.WEEK, q.Period.MONTH})
+
+
+def settled_distinct_refusal(
+    query: q.AggregateQuery, measure: q.Measure, model: ObjectModel, allow_rollups: bool = True
+) -> str | None:
+    """Why the COUNT_DISTINCT `measure` of `query` cannot be read per bucket from the counts kept
+    of whole buckets (services.data.settled_distinct), or None when it can.
+
+    A kept count stays right only while nothing it was counted from changes without a new stamp
+    of the days it covers. The writes of a model's own rows give one (and the copies the rows
+    carry are moved by writes of them), but not the rows of other models: so the measure's
+    argument and filter and the row filter may read only the row itself (its fields, derived
+    fields and carried copies), never a joined row, a one-to-many EXISTS or a hierarchy."""
+    if not allow_rollups:
+        return "the caller disabled rollups"
+    if measure.function is not q.AggregateFunction.COUNT_DISTINCT or measure.argument is None:
+        return "not a distinct count of a value"
+    if query.bucket is not None and query.bucket not in SETTLED_PERIODS:
+        return "counts are kept of whole ranges and of hour, day, week and month buckets only"
+    if query.group_by:
+        return "grouped counts are not kept"
+    if (query.time_field or model.time_field) != model.time_field:
+        return "days are stamped by the model's time field only"
+    if query.time_range.end - query.time_range.start <= BUCKET_SERIES_MIN_SPAN:
+        return "a short range is counted quickly from its rows"
+    if _is_date_time_field(measure.argument, model):
+        return "the rollups answer it"
+    if not all(_own_row_ref(ref, model) for ref in _expression_refs(measure.argument)):
+        return "its argument reads another row than the row itself"
+    for node in (measure.filter, query.row_filter):
+        if node is not None and not _own_row_filter(node, model):
+            return "a filter reads another row than the row itself"
+    return None
+
+
+def _own_row_ref(ref: q.FieldRef, model: ObjectModel) -> bool:
+    """Whether `ref` is read from the row itself: its own field, or a copy it carries."""
+    if not ref.path:
+        return True
+    relationship = model.relationship(ref.path[0]) if len(ref.path) == 1 else None
+    return relationship is not None and relationship.carried(ref.field) is not None
+
+
+def _own_row_filter(node: q.Filter, model: ObjectModel) -> bool:
+    if isinstance(node, q.AllOf | q.AnyOf):
+        return all(_own_row_filter(child, model) for child in node.filters)
+    if isinstance(node, q.Not):
+        return _own_row_filter(node.filter, model)
+    if isinstance(node, q.Subtree):
+        return False
+    return all(_own_row_ref(ref, model) for ref in _field_refs(node))
+
+
+def bucket_starts_statement(
+    query: q.AggregateQuery,
+    object_models: Mapping[str, ObjectModel],
+    *,
+    client_id: str,
+    time_zone: str,
+) -> tuple[str, tuple[object, ...]]:
+    """A statement returning `starts`: every bucket start of `query`'s range in order, as the
+    statement answering it makes them (see _bucket_series), and its parameters ($1 the
+    client, unused, so other statements can share it)."""
+    builder = _Builder(object_models, client_id, zone(time_zone), time_zone, "")
+    series = builder._bucket_series(query)
+    sql = f"SELECT ARRAY(SELECT buckets.start FROM {series} AS buckets(start) ORDER BY 1)"
+    return sql, tuple(builder._params.values)
+
+
 def _measure_refusal(measure: q.Measure, model: ObjectModel) -> str | None:
     if measure.filter is not None and not _filter_on_dimensions(measure.filter, model):
         # Each rollup row has one value per dimension field, so a predicate over dimension

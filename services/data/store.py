@@ -31,7 +31,7 @@ from collections.abc import (
 import asyncpg
 
 from services.catalog.domain import ObjectModel
-from services.data import ingest_statement
+from services.data import day_stamps, ingest_statement
 from services.data.batch_wire import PreparedBatch, prepare_rows
 from services.data.carried_copies import (
     NO_CARRYING,
@@ -93,13 +93,17 @@ SET version = v.version + 1, watermark = GREATEST(v.watermark, EXCLUDED.watermar
 RETURNING version, watermark
 """
 
-# The version bump, the outbox record of one change and its notification, in one round trip
-# (a bulk load's; the ingest statement writes its own).
+# The version bump, the outbox record of one change, the new stamps of the days it wrote and
+# its notification, in one round trip (a bulk load's or a move's; the ingest statement writes
+# its own).
 _BUMP_VERSION_AND_WRITE_OUTBOX = f"""
 WITH bumped AS ({_BUMP_VERSION}), announced AS (
     INSERT INTO analytics.change_outbox (client_id, object_model_code, range_start, range_end,
                                          watermark, row_count, data_version)
     SELECT $1, $2, $4, $5, watermark, $6, version FROM bumped
+), stamped AS (
+    {day_stamps.bump_days("$1", "$2", "$4::timestamptz",
+                          "($5::timestamptz - INTERVAL '1 microsecond')", "bumped", False)}
 )
 SELECT version, watermark, pg_notify('{OUTBOX_CHANNEL}', '')::text AS notified FROM bumped
 """
@@ -545,6 +549,8 @@ async def delete_client_rows(
             )
         # NULL keeps the watermark: deleting rows does not make data newer.
         await connection.fetchrow(_BUMP_VERSION, client_id, model.code, None)
+        # No distinct count kept of the deleted rows is current any more.
+        await connection.execute(day_stamps.BUMP_ALL_DAYS, client_id, model.code)
         for carrier in carrying.carriers:
             await _refresh_copies(
                 connection, client_id, carrier, model, clear_statement(carrier),

@@ -1,5 +1,6 @@
 """DataInternalService.GenerateDemoRows: validates the request, loads the demo data and answers
-with per-model counts. The data service's internal servicer delegates to `generate_demo_rows`."""
+with per-model counts; then settles the distinct counts of the loaded range in the background (see
+services.demo.settling). The data service's internal servicer delegates to `generate_demo_rows`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from google.protobuf import duration_pb2
 
 from services.catalog.domain import ObjectModel
 from services.demo.loader import load_demo_data
+from services.demo.settling import DistinctCountSettler
 from services.demo.spec import MAX_DAYS, MAX_ROWS_PER_DAY
 from services.errors import InvalidArgument
 
@@ -25,6 +27,7 @@ async def generate_demo_rows(
     pool: asyncpg.Pool,
     models_by_code: Mapping[str, ObjectModel],
     request: data_pb2.GenerateDemoRowsRequest,
+    settler: DistinctCountSettler | None = None,
 ) -> data_pb2.GenerateDemoRowsResponse:
     start, end, rows_per_day = validate(models_by_code, request)
     summary = await load_demo_data(
@@ -32,6 +35,12 @@ async def generate_demo_rows(
         object_model_codes=tuple(request.object_model_codes),
         replace_existing=request.replace_existing,
     )
+    if settler is not None:
+        # The answer does not wait: the load is done, and a read before the settling ends only
+        # counts what is not kept yet.
+        settler.settle_in_background(
+            request.client_id, start, end, [model.object_model_code for model in summary.models]
+        )
     elapsed = duration_pb2.Duration()
     elapsed.FromTimedelta(datetime.timedelta(seconds=summary.elapsed_seconds))
     return data_pb2.GenerateDemoRowsResponse(

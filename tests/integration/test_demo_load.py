@@ -140,6 +140,8 @@ def test_the_cli_loads_into_database_url_and_prints_progress(
     text = out.getvalue()
     assert f"client {client!r}" in text
     assert "ORDER " in text and "done" in text and "rows/s" in text
+    # Then the loaded range's distinct counts are settled, as after every load.
+    assert "Settled the distinct counts per day in UTC" in text
     # Again: the default replaces the client's rows instead of failing on existing keys.
     assert demo.run(args, tmp_path / "stack.json", io.StringIO()) == 0
     monkeypatch.delenv("DATABASE_URL")

@@ -269,6 +269,39 @@ def test_the_column_pass_agrees_with_the_row_by_row_pass(data: st.DataObject) ->
     by_column = _outcome(model, list(rows))
     by_row = _outcome(model, [MappingProxyType(row) for row in rows])
     assert by_column == by_row
+    assert _outcome_as_decimals(model, rows) == by_column
+
+
+def _outcome_as_decimals(model: ObjectModel, rows: list[dict[str, object]]) -> tuple[object, ...]:
+    """The outcome of validating with decimals kept as texts, each text read back as the
+    Decimal it stands for (its digits and exponent kept): the same as without."""
+    try:
+        batch = validate_rows(model, rows, decimal_texts=True)
+    except InvalidArgument as error:
+        return ("refused", error.message, [(v.field, v.description) for v in error.violations])
+    decimal_columns = {f.name for f in model.fields if f.type is FieldType.DECIMAL}
+    columns = [
+        tuple(Decimal(value) if name in decimal_columns and isinstance(value, str) else value
+              for value in column)
+        for name, column in zip(batch.columns, batch.column_values, strict=True)
+    ]
+    return ("accepted", batch.columns, tuple(zip(*columns, strict=True)),
+            [[type(value) for value in column] for column in columns])
+
+
+def test_decimals_sent_as_numbers_can_stay_their_exact_texts(order: ObjectModel) -> None:
+    rows = [an_order(order_id=f"SO-{i}", order_value=value)
+            for i, value in enumerate([0.1, 1e22, 1.5e-07, -0.0, 120.5])]
+    texts = validate_rows(order, rows, decimal_texts=True)
+    decimals = validate_rows(order, rows)
+    position = texts.columns.index("order_value")
+    sent = texts.column_values[position]
+    assert sent == ("0.1", "1e+22", "1.5e-07", "-0.0", "120.5")
+    assert [Decimal(str(text)).as_tuple() for text in sent] == [
+        Decimal(str(value)).as_tuple() for value in decimals.column_values[position]]
+    with pytest.raises(InvalidArgument) as error:
+        validate_rows(order, [an_order(order_value=float("inf"))], decimal_texts=True)
+    assert violations(error) == {"rows[0].order_value": "must be a finite number"}
 
 
 def test_a_valid_batch_of_common_values_takes_the_column_pass(order: ObjectModel) -> None:
