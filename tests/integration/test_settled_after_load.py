@@ -19,16 +19,10 @@ from analytics.calculation.v1 import calculation_pb2, calculation_pb2_grpc
 from analytics.data.v1 import data_pb2, data_pb2_grpc
 from analytics.type.v1 import types_pb2
 
-from services.calculation.app import CalculationSettings
-from services.calculation.app import build as build_calculation
-from services.catalog.app import CatalogSettings
-from services.catalog.app import build as build_catalog
 from services.data import settled_plan
-from services.data.app import DataSettings
-from services.data.app import build as build_data
 from services.demo import settling
 from tests.fixtures.auth import channel_with, local_tokens
-from tests.fixtures.grpc_servers import running_service
+from tests.fixtures.kitchen import kitchen_services
 
 ZONE = "Europe/Berlin"
 BERLIN = zoneinfo.ZoneInfo(ZONE)
@@ -51,32 +45,12 @@ class Services:
 
 @pytest.fixture
 async def services(migrated_db: str, redis_url: str) -> AsyncIterator[Services]:
-    common: dict[str, Any] = {"listen": "127.0.0.1:0", "dependency_check_seconds": 0.1}
     admin = local_tokens().admin()
     async with (
         asyncpg.create_pool(migrated_db, min_size=1, max_size=2) as pool,
-        running_service(
-            build_catalog,
-            CatalogSettings(service_name="catalog", database_url=migrated_db, **common),
-        ) as catalog_service,
-        running_service(
-            build_data,
-            DataSettings(
-                service_name="data", database_url=migrated_db, redis_url=redis_url, **common
-            ),
-        ) as data_service,
-        running_service(
-            build_calculation,
-            CalculationSettings(
-                service_name="calculation",
-                redis_url=redis_url,
-                catalog_addr=catalog_service.address,
-                data_addr=data_service.address,
-                **common,
-            ),
-        ) as calculation_service,
-        channel_with(data_service.address, admin) as data_channel,
-        channel_with(calculation_service.address, admin) as calculation_channel,
+        kitchen_services(migrated_db, redis_url) as running,
+        channel_with(running.data.address, admin) as data_channel,
+        channel_with(running.calculation.address, admin) as calculation_channel,
     ):
         yield Services(
             data_pb2_grpc.DataInternalServiceStub(data_channel),
