@@ -31,7 +31,7 @@ import enum
 import itertools
 import math
 import zoneinfo
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -317,13 +317,26 @@ def _own_row_ref(ref: q.FieldRef, model: ObjectModel) -> bool:
 
 
 def _own_row_filter(node: q.Filter, model: ObjectModel) -> bool:
+    return _every_condition(
+        node, lambda leaf: all(_own_row_ref(ref, model) for ref in _field_refs(leaf))
+    )
+
+
+# The leaves of a filter tree: each tests a row's values.
+_Condition = q.Compare | q.InList | q.Between | q.IsNull
+
+
+def _every_condition(node: q.Filter, holds: Callable[[_Condition], bool]) -> bool:
+    """Whether `holds` is true of every condition (comparison, membership, null test) of a
+    filter tree. A hierarchy filter never qualifies: it reads the hierarchy's rows, which
+    neither the rollups nor the row itself hold."""
     if isinstance(node, q.AllOf | q.AnyOf):
-        return all(_own_row_filter(child, model) for child in node.filters)
+        return all(_every_condition(child, holds) for child in node.filters)
     if isinstance(node, q.Not):
-        return _own_row_filter(node.filter, model)
+        return _every_condition(node.filter, holds)
     if isinstance(node, q.Subtree):
         return False
-    return all(_own_row_ref(ref, model) for ref in _field_refs(node))
+    return holds(node)
 
 
 def bucket_starts_statement(
@@ -435,13 +448,10 @@ def _is_date_time_field(argument: q.RowExpression | None, model: ObjectModel) ->
 
 
 def _filter_on_dimensions(node: q.Filter, model: ObjectModel) -> bool:
-    if isinstance(node, q.AllOf | q.AnyOf):
-        return all(_filter_on_dimensions(child, model) for child in node.filters)
-    if isinstance(node, q.Not):
-        return _filter_on_dimensions(node.filter, model)
-    if isinstance(node, q.Subtree):
-        # Reads the hierarchy's rows, which the rollup does not hold.
-        return False
+    return _every_condition(node, lambda leaf: _condition_on_dimensions(leaf, model))
+
+
+def _condition_on_dimensions(node: _Condition, model: ObjectModel) -> bool:
     operands: tuple[q.RowExpression, ...]
     if isinstance(node, q.Compare):
         if _is_derived_comparison(node, model):
@@ -1220,9 +1230,7 @@ class _Builder:
             walk += f" WHERE node <> {root.text}"
         return f"({column.text} IN ({walk}))"
 
-    def _condition(
-        self, node: q.Compare | q.InList | q.Between | q.IsNull, scope: _Scope, where: str
-    ) -> str:
+    def _condition(self, node: _Condition, scope: _Scope, where: str) -> str:
         """A leaf of the filter tree. When its fields cross a one-to-many relationship, it
         becomes EXISTS over the related rows (correlated to the row at hand), with the whole
         leaf evaluated against one related row: "some shipment is late", not "some shipment
@@ -1343,7 +1351,7 @@ def _with_counts_apart(total: str, counts: list[tuple[int, str]]) -> str:
     return "\n".join(["SELECT " + ", ".join(columns), f"FROM (\n{total}\n) AS total", *joins])
 
 
-def _field_refs(node: q.Compare | q.InList | q.Between | q.IsNull) -> Iterator[q.FieldRef]:
+def _field_refs(node: _Condition) -> Iterator[q.FieldRef]:
     operands = (node.left, node.right) if isinstance(node, q.Compare) else (node.operand,)
     for operand in operands:
         yield from _expression_refs(operand)
