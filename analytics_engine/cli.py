@@ -1,6 +1,6 @@
 """`analytics-engine`: run the whole mesh on one machine.
 
-up [--detach] [--port N] [--ports auto] [--data-dir DIR]   start everything, print the URLs
+up [--detach] [--port N] [--ports auto] [--hub-processes N] [--data-dir DIR]   start everything
    [--feed [--feed-client C] [--feed-rate N]]             ... and feed live demo rows
 down                                                      stop a running stack
 status [--json]                                           health of every component
@@ -84,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         help="env: ports from .env; auto: free loopback ports for everything (tests use this)",
     )
     up.add_argument("--timeout", type=float, default=120.0, help="startup budget in seconds")
+    up.add_argument(
+        "--hub-processes",
+        type=_positive_int,
+        default=None,
+        help=f"stream hub processes behind Envoy (default: ${settings.HUB_PROCESSES_VAR}, else "
+        f"one per core, at most {settings.MAX_DEFAULT_HUB_PROCESSES})",
+    )
     up.add_argument(
         "--feed",
         action="store_true",
@@ -180,6 +187,12 @@ def _inherit_data_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of 1 or more, not {text!r}")
+    return int(text)
+
+
 def _paths(args: argparse.Namespace) -> settings.StackPaths:
     data_dir: Path = args.data_dir or settings.default_data_dir()
     return settings.StackPaths(data_dir.resolve())
@@ -190,9 +203,16 @@ def _paths(args: argparse.Namespace) -> settings.StackPaths:
 
 def _up(args: argparse.Namespace) -> int:
     paths = _paths(args)
-    stack = settings.build(
-        data_dir=paths.data_dir, public_port=args.port, auto_ports=args.ports == "auto"
-    )
+    try:
+        stack = settings.build(
+            data_dir=paths.data_dir,
+            public_port=args.port,
+            auto_ports=args.ports == "auto",
+            hub_processes=args.hub_processes,
+        )
+    except ValueError as error:
+        print(f"analytics-engine up: {error}", file=sys.stderr)
+        return 2
     stack = _with_timeout(stack, args.timeout)
     if args.feed:
         stack = replace(
@@ -269,6 +289,8 @@ def _detach(args: argparse.Namespace, paths: settings.StackPaths) -> int:
     ]
     if args.port is not None:
         argv += ["--port", str(args.port)]
+    if args.hub_processes is not None:
+        argv += ["--hub-processes", str(args.hub_processes)]
     if args.feed:
         argv += ["--feed", "--feed-client", args.feed_client, "--feed-rate", str(args.feed_rate)]
     log_path = paths.log("supervisor")

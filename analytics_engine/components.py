@@ -31,6 +31,10 @@ class Component:
     """GRPC or HTTP: how Envoy, the supervisor and `status` talk to it."""
     serves_the_rest: bool = False
     """Envoy's last route sends every path no API claims here (the browser app and its routes)."""
+    scales_out: bool = False
+    """Several processes of it may run side by side, each on its own port, with Envoy balancing
+    calls over them: what they share lives in Redis and PostgreSQL. The stream hub is the one
+    such component: fanning updates out to streams is CPU work of one Python thread per process."""
 
     @property
     def port_var(self) -> str:
@@ -67,6 +71,7 @@ COMPONENTS: tuple[Component, ...] = (
         module="gateway",
         packages=("analytics.gateway.v1.",),
         edge_prefixes=("/grpc.reflection.", "/grpc.health.v1.Health/"),
+        scales_out=True,
     ),
     # The browser app (ui/dist, built by `make setup`) and development sign-in.
     Component(
@@ -79,6 +84,11 @@ ENVOY_PORT_VAR = "ENVOY_PORT"
 ENVOY_ADMIN_PORT_VAR = "ENVOY_ADMIN_PORT"
 POSTGRES_PORT_VAR = "POSTGRES_PORT"
 REDIS_PORT_VAR = "REDIS_PORT"
+
+
+def instance_name(component: Component, number: int) -> str:
+    """The process name of a component's `number`th process (1 is the component's own name)."""
+    return component.name if number == 1 else f"{component.name}-{number}"
 
 
 def by_name(name: str) -> Component:

@@ -56,11 +56,12 @@ class EnvoyConfigError(RuntimeError):
 
 @dataclass(frozen=True)
 class Upstream:
-    """One component as Envoy reaches it."""
+    """One component as Envoy reaches it: a host and the ports of its processes there (one,
+    unless the component scales out; Envoy then balances calls, and each stream, over them)."""
 
     name: str
     host: str
-    port: int
+    ports: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ def stack_topology(settings: StackSettings) -> Topology:
         admin_port=settings.ports.admin,
         descriptor_path=str(settings.descriptor.resolve()),
         upstreams=tuple(
-            Upstream(c.name, "127.0.0.1", settings.ports.components[c.name]) for c in COMPONENTS
+            Upstream(c.name, "127.0.0.1", tuple(i.port for i in settings.instances_of(c.name)))
+            for c in COMPONENTS
         ),
         security=EdgeSecurity(
             jwks=settings.jwks_location,
@@ -118,7 +120,7 @@ def compose_topology(env: Mapping[str, str]) -> Topology:
         admin_host=ALL_INTERFACES,
         admin_port=int(env[ENVOY_ADMIN_PORT_VAR]),
         descriptor_path=COMPOSE_DESCRIPTOR_PATH,
-        upstreams=tuple(Upstream(c.name, c.name, int(env[c.port_var])) for c in COMPONENTS),
+        upstreams=tuple(Upstream(c.name, c.name, (int(env[c.port_var]),)) for c in COMPONENTS),
         security=_compose_security(env),
     )
 
@@ -208,7 +210,7 @@ def _context(topology: Topology, services: Sequence[descriptor.Service]) -> dict
             {
                 "name": u.name,
                 "host": u.host,
-                "port": u.port,
+                "ports": list(u.ports),
                 "discovery": _discovery(u.host),
                 "http2": by_name(u.name).protocol == GRPC,
                 "health_path": HTTP_HEALTH_PATH,

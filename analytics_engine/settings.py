@@ -6,6 +6,7 @@ the kernel, so a test run never clashes with a stack a developer already has run
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import sys
@@ -20,12 +21,17 @@ from analytics_engine.components import (
     ENVOY_ADMIN_PORT_VAR,
     ENVOY_PORT_VAR,
     REDIS_PORT_VAR,
+    Component,
+    instance_name,
 )
 from services.demo.feed import DEFAULT_RATE
 from services.security.keys import DEFAULT_AUDIENCE, DEFAULT_ISSUER, KeyFiles
 
 LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0"
+HUB_PROCESSES_VAR = "AE_HUB_PROCESSES"
+"""How many stream hub processes `up` runs (default: one per core, at most four)."""
+MAX_DEFAULT_HUB_PROCESSES = 4
 
 
 def project_root() -> Path:
@@ -95,6 +101,17 @@ class StackPaths:
             directory.mkdir(parents=True, exist_ok=True)
 
 
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports from the kernel (held open together while picked)."""
+    with ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((LOOPBACK, 0))
+            ports.append(int(sock.getsockname()[1]))
+    return ports
+
+
 @dataclass(frozen=True)
 class StackPorts:
     """The public port, Envoy's admin port, one port per component and Redis's."""
@@ -103,6 +120,14 @@ class StackPorts:
     admin: int
     redis: int
     components: Mapping[str, int] = field(default_factory=dict)
+    more_processes: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    """Ports of the second and later processes of components that scale out. Only Envoy and the
+    supervisor reach them, so they come from the kernel even when `.env` fixes the others."""
+
+    def with_more_processes(self, counts: Mapping[str, int]) -> StackPorts:
+        """These ports, plus free ones for `counts[name] - 1` more processes of each component."""
+        extra = {name: tuple(_free_ports(count - 1)) for name, count in counts.items() if count > 1}
+        return dataclasses.replace(self, more_processes=extra)
 
     @classmethod
     def from_env_file(cls, values: Mapping[str, str]) -> StackPorts:
@@ -121,14 +146,7 @@ class StackPorts:
     @classmethod
     def pick_free(cls, public: int | None = None) -> StackPorts:
         """Free loopback ports from the kernel, all distinct (held open together while picked)."""
-        needed = 2 + len(COMPONENTS) + (public is None)
-        with ExitStack() as stack:
-            ports = []
-            for _ in range(needed):
-                sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-                sock.bind((LOOPBACK, 0))
-                ports.append(int(sock.getsockname()[1]))
-        it = iter(ports)
+        it = iter(_free_ports(2 + len(COMPONENTS) + (public is None)))
         return cls(
             public=public if public is not None else next(it),
             admin=next(it),
@@ -187,6 +205,34 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class Instance:
+    """One process of a component: its name (`gateway`, `gateway-2`, ...) and its port."""
+
+    component: Component
+    name: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+
+def default_hub_processes() -> int:
+    """One stream hub per core, at most four: each fans out on one Python thread."""
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_HUB_PROCESSES))
+
+
+def hub_processes_from(environ: Mapping[str, str]) -> int:
+    """`AE_HUB_PROCESSES`, or the default; anything but a positive whole number is refused."""
+    text = environ.get(HUB_PROCESSES_VAR, "").strip()
+    if not text:
+        return default_hub_processes()
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{HUB_PROCESSES_VAR} must be a whole number of 1 or more, not {text!r}")
+    return int(text)
+
+
+@dataclass(frozen=True)
 class StackSettings:
     """Everything `up` needs, decided once from the command line, `.env` and the environment."""
 
@@ -221,7 +267,26 @@ class StackSettings:
         return self.root / "envoy" / "envoy.yaml.j2"
 
     def component_address(self, name: str) -> str:
+        """Where peers dial a component: its first process."""
         return f"{LOOPBACK}:{self.ports.components[name]}"
+
+    def instances(self) -> tuple[Instance, ...]:
+        """Every component process to run, in start order; a component's first process bears
+        its own name and port."""
+        return tuple(
+            Instance(component, instance_name(component, number), port)
+            for component in COMPONENTS
+            for number, port in enumerate(
+                (
+                    self.ports.components[component.name],
+                    *self.ports.more_processes.get(component.name, ()),
+                ),
+                start=1,
+            )
+        )
+
+    def instances_of(self, name: str) -> tuple[Instance, ...]:
+        return tuple(i for i in self.instances() if i.component.name == name)
 
     @property
     def public_address(self) -> str:
@@ -243,9 +308,10 @@ def build(
     data_dir: Path,
     public_port: int | None,
     auto_ports: bool,
+    hub_processes: int | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> StackSettings:
-    """Decide the stack's settings; explicit flags win over `.env`."""
+    """Decide the stack's settings; explicit flags win over `.env` and the environment."""
     root = project_root()
     if auto_ports:
         ports = StackPorts.pick_free(public=public_port)
@@ -260,6 +326,10 @@ def build(
                 components=ports.components,
             )
         public_host = ALL_INTERFACES
+    hubs = hub_processes if hub_processes is not None else hub_processes_from(environ)
+    ports = ports.with_more_processes(
+        {c.name: hubs for c in COMPONENTS if c.scales_out}
+    )
     return StackSettings(
         root=root,
         paths=StackPaths(data_dir.resolve()),

@@ -59,6 +59,15 @@ class StackState:
     def process(self, name: str) -> ProcessEntry | None:
         return next((p for p in self.processes if p.name == name), None)
 
+    def instances(self, component: str) -> list[ProcessEntry]:
+        """Every process of a component: `gateway`, then `gateway-2`, ... when it scales out."""
+        return [
+            p
+            for p in self.processes
+            if p.name == component
+            or (p.name.startswith(f"{component}-") and p.name[len(component) + 1 :].isdigit())
+        ]
+
     def refs(self) -> list[ProcessRef]:
         """Every recorded process, the supervisor included."""
         return [self.supervisor.ref(), *(p.ref() for p in self.processes)]

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from analytics_engine import health
-from analytics_engine.components import COMPONENTS
+from analytics_engine.components import COMPONENTS, Component
 from analytics_engine.state import ProcessEntry, StackState
 
 
@@ -21,6 +21,8 @@ class Row:
     """SERVING/NOT_SERVING/UNREACHABLE for components, LIVE for Envoy, PONG for Redis, ..."""
     edge: str
     """Envoy's active health check verdict for a component's cluster ("" for the rest)."""
+    component: str = ""
+    """The component a process belongs to ("" for Envoy and the infrastructure)."""
 
     @property
     def healthy(self) -> bool:
@@ -49,17 +51,21 @@ class Report:
 
 def collect(state: StackState) -> Report:
     """Probe everything recorded in stack.json, in parallel."""
-    components = [state.process(c.name) for c in COMPONENTS]
-    with ThreadPoolExecutor(max_workers=len(COMPONENTS) + 1) as pool:
+    # A component that scales out has one row per process; one that is not running, one row.
+    components: list[tuple[Component, ProcessEntry | None]] = []
+    for c in COMPONENTS:
+        entries: list[ProcessEntry | None] = [*state.instances(c.name)]
+        components += [(c, entry) for entry in entries or [None]]
+    with ThreadPoolExecutor(max_workers=len(components) + 1) as pool:
         edge_future = pool.submit(_edge_view, state.admin_address)
         checks = [
             pool.submit(health.component_health, c, entry.address) if entry else None
-            for c, entry in zip(COMPONENTS, components, strict=True)
+            for c, entry in components
         ]
         edge = edge_future.result()
         rows = [
             _component_row(c.name, entry, check.result() if check else "NOT RUNNING", edge)
-            for c, entry, check in zip(COMPONENTS, components, checks, strict=True)
+            for (c, entry), check in zip(components, checks, strict=True)
         ]
     rows.extend(_infrastructure_rows(state))
     return Report(state=state, rows=tuple(rows))
@@ -72,14 +78,18 @@ def _edge_view(admin_address: str) -> dict[str, str]:
         return {}
 
 
-def _component_row(name: str, entry: ProcessEntry | None, status: str, edge: dict[str, str]) -> Row:
+def _component_row(
+    component: str, entry: ProcessEntry | None, status: str, edge: dict[str, str]
+) -> Row:
+    """A component process's row; `edge` is Envoy's verdict on the component's whole cluster."""
     return Row(
-        name=name,
+        name=entry.name if entry else component,
         address=entry.address if entry else "",
         pid=entry.pid if entry else None,
         running=bool(entry and entry.ref().alive()),
         health=status,
-        edge=edge.get(name, "unknown"),
+        edge=edge.get(component, "unknown"),
+        component=component,
     )
 
 
@@ -142,12 +152,13 @@ def table(report: Report) -> str:
 
 
 def summary_line(report: Report) -> str:
-    components = [r for r in report.rows if r.name in {c.name for c in COMPONENTS}]
-    serving = sum(r.health == health.SERVING for r in components)
-    edge_ok = sum(r.edge == "healthy" for r in components)
+    processes = [r for r in report.rows if r.component]
+    serving = sum(r.health == health.SERVING for r in processes)
+    clusters = {r.component: r.edge for r in processes}
+    edge_ok = sum(verdict == "healthy" for verdict in clusters.values())
     envoy = next(r for r in report.rows if r.name == "envoy")
     verdict = "healthy" if report.healthy else "UNHEALTHY"
     return (
-        f"{verdict}: {serving}/{len(components)} components SERVING, "
-        f"Envoy {envoy.health} with {edge_ok}/{len(components)} clusters healthy"
+        f"{verdict}: {serving}/{len(processes)} component processes SERVING, "
+        f"Envoy {envoy.health} with {edge_ok}/{len(clusters)} clusters healthy"
     )

@@ -20,12 +20,12 @@ from types import FrameType
 
 from analytics_engine import envoy_config, health, processes
 from analytics_engine import state as stack_state
-from analytics_engine.components import COMPONENTS, Component, by_name
+from analytics_engine.components import COMPONENTS
 from analytics_engine.database import Database, migrate, open_database
 from analytics_engine.descriptor import load as load_descriptor
 from analytics_engine.embedded import redis as embedded_redis
 from analytics_engine.processes import Child, ProcessRef
-from analytics_engine.settings import LOOPBACK, StackSettings
+from analytics_engine.settings import LOOPBACK, Instance, StackSettings
 from analytics_engine.state import ProcessEntry, StackLock, StackState
 from services.security.keys import ensure_key_pair
 
@@ -145,7 +145,7 @@ class Supervisor:
             raise StartupError(f"migrations failed: {error}") from error
         logger.info("migrations: %s", ", ".join(applied) if applied else "up to date")
         self._check_stop()
-        self.components = [self._component_child(c) for c in COMPONENTS]
+        self.components = [self._component_child(i) for i in self.settings.instances()]
         for child in self.components:
             self._spawn(child)
         self._write_state(stack_state.STARTING)
@@ -176,7 +176,7 @@ class Supervisor:
         wanted.append(("envoy admin", LOOPBACK, self.settings.ports.admin))
         if not self.settings.redis_url:
             wanted.append(("redis", LOOPBACK, self.settings.ports.redis))
-        wanted += [(c.name, LOOPBACK, self.settings.ports.components[c.name]) for c in COMPONENTS]
+        wanted += [(i.name, LOOPBACK, i.port) for i in self.settings.instances()]
         taken = [f"{name} {host}:{port}" for name, host, port in wanted if not _free(host, port)]
         if taken:
             raise StartupError(
@@ -205,21 +205,21 @@ class Supervisor:
             what="redis to answer PING",
         )
 
-    def _component_child(self, component: Component) -> Child:
+    def _component_child(self, instance: Instance) -> Child:
         return Child(
-            name=component.name,
-            argv=[self.settings.python, "-m", component.module],
-            log_path=self.paths.log(component.name),
+            name=instance.name,
+            argv=[self.settings.python, "-m", instance.component.module],
+            log_path=self.paths.log(instance.name),
             cwd=self.settings.root,
-            env=self._component_env(component),
+            env=self._component_env(instance),
         )
 
-    def _component_env(self, component: Component) -> dict[str, str]:
+    def _component_env(self, instance: Instance) -> dict[str, str]:
         env = self._child_env()
         env.update(
             {
-                "AE_SERVICE_NAME": component.name,
-                "AE_LISTEN": self.settings.component_address(component.name),
+                "AE_SERVICE_NAME": instance.component.name,
+                "AE_LISTEN": instance.address,
                 "REDIS_URL": self.redis_url,
                 "AE_LOG_FORMAT": "json",
                 "AE_LOG_LEVEL": self.settings.log_level,
@@ -252,7 +252,7 @@ class Supervisor:
 
     def _wait_serving(self) -> None:
         probes = {
-            c.name: health.probe_for(by_name(c.name), c.env["AE_LISTEN"]) for c in self.components
+            i.name: health.probe_for(i.component, i.address) for i in self.settings.instances()
         }
         pending = set(probes)
         try:

@@ -42,8 +42,11 @@ def token_metadata(
 
 
 @contextlib.contextmanager
-def stack(data_dir: str | None) -> Iterator[stack_state.StackState]:
-    """The stack running in `data_dir`, or a fresh one on free ports, stopped afterwards."""
+def stack(
+    data_dir: str | None, *up_options: str
+) -> Iterator[stack_state.StackState]:
+    """The stack running in `data_dir`, or a fresh one on free ports (started with `up_options`),
+    stopped afterwards."""
     if data_dir is not None:
         record = stack_state.read(Path(data_dir) / "run" / "stack.json")
         if record is None:
@@ -53,7 +56,7 @@ def stack(data_dir: str | None) -> Iterator[stack_state.StackState]:
     with tempfile.TemporaryDirectory() as tmp:
         # The benchmarks measure throughput, not the edge's per-client limit.
         os.environ.setdefault("AE_EDGE_RATE_LIMIT", "1000000")
-        cli("up", "--detach", "--ports", "auto", "--data-dir", tmp)
+        cli("up", "--detach", "--ports", "auto", "--data-dir", tmp, *up_options)
         try:
             record = stack_state.read(Path(tmp) / "run" / "stack.json")
             assert record is not None

@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/live_latency.py [--streams 1000] [--kpis 100] [--rate 1000]
         [--seconds 10] [--storm 2000] [--via-envoy] [--history N] [--sample 20]
-        [--drain-workers 1] [--data-dir DIR]
+        [--drain-workers 1] [--hub-processes N] [--data-dir DIR]
 
 Starts a stack for the run (or measures the one running in --data-dir). N StreamDashboard streams
-of one client × K KPIs are opened on the gateway hub (natively, or through Envoy with --via-envoy);
+of one client × K KPIs are opened on the stream hub processes (natively, the client's connections
+spread over them as a balancing proxy would; or through Envoy with --via-envoy);
 rows are ingested through the data service (DataService/IngestRows) at R rows/s in small batches,
 spread over the object models the KPIs read. Each row's time field is the moment its batch was
 sent, unique and increasing per object model, so a streamed value's watermark (the newest row time
@@ -13,7 +14,7 @@ of its object model that the calculation saw) says which batches it reflects. A 
 received by a stream when the stream first gets a value, of any KPI reading only that batch's
 object model, whose watermark reaches the batch; latency = that moment − the IngestRows reply
 (the commit). Printed: p50/p99 for 1 stream and for N streams, how many (stream, batch) pairs never
-arrived, the stream open failures when `--storm` streams open at once, and the hub's RSS per open
+arrived, the stream open failures when `--storm` streams open at once, and the hubs' RSS per open
 stream. Targets: p99 ≤ 200 ms, 0 failures, ≤ 50 KB per stream.
 
 The client runs on the same machine as the stack, where it competes with the stack for CPU. So
@@ -36,8 +37,9 @@ Each pair's latency is also split at the value's `computed_at` (commit → compu
 recomputation; computed → receipt: publish, fan-out, stream), and the first leg again at the moment
 the relay appended the batch's DataChanged to the bus (the stream entry's id); each leg is printed
 as p50/p99, as the legs' tails need not fall on the same pairs. Each phase also prints the share of
-a core that the hub, calculation, data and Redis processes, and this client, used while it ran: on a
-shared machine it tells starved from busy; and the hub's CPU per stream message sent.
+a core that the hubs (together), calculation, data and Redis processes, and this client, used
+while it ran: on a shared machine it tells starved from busy; and the hubs' CPU per stream message
+sent.
 """
 
 from __future__ import annotations
@@ -453,7 +455,8 @@ async def open_outcome(
 
 @dataclass(frozen=True)
 class DrainSetup:
-    address: str
+    addresses: tuple[str, ...]
+    """Where streams open: connection i goes to addresses[i % len]."""
     metadata: tuple[tuple[str, str], ...]
     connections: int
     # Added to the child's nice value.
@@ -515,7 +518,8 @@ async def _drain_worker(setup: DrainSetup, pipe: multiprocessing.connection.Conn
     drained = Drained()
     options = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", -1)]
     channels = [
-        grpc.aio.insecure_channel(setup.address, options=options) for _ in range(setup.connections)
+        grpc.aio.insecure_channel(setup.addresses[i % len(setup.addresses)], options=options)
+        for i in range(setup.connections)
     ]
     calls: list[Any] = []
     tasks: list[asyncio.Task[None]] = []
@@ -601,18 +605,23 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    # utime and stime are the 14th and 15th fields of the line (the 12th and 13th after the name).
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(*pids: int) -> float:
+    """User + system CPU time of processes so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        # utime and stime: the 14th and 15th fields of the line (12th and 13th after the name).
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+def rss_kb(*pids: int) -> int:
+    """Resident memory of processes, summed."""
+    total = 0
+    for pid in pids:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        total += next(int(line.split()[1]) for line in lines if line.startswith("VmRSS:"))
+    return total
 
 
 # -- the run ------------------------------------------------------------------------------------
@@ -664,15 +673,15 @@ async def measure(
     client: str,
     args: argparse.Namespace,
     count: int,
-    pids: dict[str, int],
+    pids: dict[str, tuple[int, ...]],
     bus: Any,
 ) -> Phase:
     streams.recording = True
     ledger.reset(work.models)
     maker = RowMaker()
     per_model = args.rate / len(work.models)
-    watched = {**pids, "bench client": os.getpid()}
-    cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+    watched = {**pids, "bench client": (os.getpid(),)}
+    cpu_before = {name: cpu_seconds(*ids) for name, ids in watched.items()}
     started = time.monotonic()
     relay_watch = asyncio.create_task(watch_relay(bus, ledger))
     await asyncio.sleep(0.1)  # its first read must be waiting before the first batch commits
@@ -689,7 +698,7 @@ async def measure(
     # hang the run after every figure was in.
     await asyncio.wait({relay_watch}, timeout=5.0)
     elapsed = time.monotonic() - started
-    cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / elapsed for name, pid in watched.items()}
+    cpu = {name: (cpu_seconds(*ids) - cpu_before[name]) / elapsed for name, ids in watched.items()}
     found = latencies(streams.receipts, ledger)
     return Phase(
         streams=count,
@@ -736,13 +745,16 @@ def report(phase: Phase) -> None:
 
 async def run(args: argparse.Namespace, record: Any) -> None:
     work = workload(load_catalog_files(), args.kpis)
-    gateway = record.process("gateway")
+    hubs = record.instances("gateway")
     data_entry = record.process("data")
-    assert gateway is not None and data_entry is not None
-    address = record.public_address if args.via_envoy else gateway.address
+    assert hubs and data_entry is not None
+    hub_pids = tuple(hub.pid for hub in hubs)
+    # Natively, the client spreads its connections over the hubs as a balancing proxy would.
+    addresses = (record.public_address,) if args.via_envoy else tuple(h.address for h in hubs)
     print(
-        f"stack at {record.public_address}; streams to {'Envoy' if args.via_envoy else 'the hub'} "
-        f"{address}; {len(work.kpi_codes)} KPIs ({len(work.model_of_kpi)} matched by watermark) "
+        f"stack at {record.public_address}; streams to "
+        f"{'Envoy' if args.via_envoy else f'{len(hubs)} hub process(es)'} {', '.join(addresses)}; "
+        f"{len(work.kpi_codes)} KPIs ({len(work.model_of_kpi)} matched by watermark) "
         f"over {len(work.models)} object models: {', '.join(m.code for m in work.models)}"
     )
     print(
@@ -752,24 +764,27 @@ async def run(args: argparse.Namespace, record: Any) -> None:
     options = [("grpc.use_local_subchannel_pool", 1), ("grpc.max_receive_message_length", -1)]
     # An admin, who names each phase's client in its requests.
     admin = harness.token_metadata(record)
-    channels = [channel_with(address, admin, options=options) for _ in range(args.connections)]
+    channels = [
+        channel_with(addresses[i % len(addresses)], admin, options=options)
+        for i in range(args.connections)
+    ]
     data_channel = channel_with(data_entry.address, admin)
     data = data_pb2_grpc.DataServiceStub(data_channel)
     # Processes whose CPU use each phase reports.
-    pids = {
-        name: entry.pid
-        for name in ("gateway", "calculation", "data", "redis")
+    pids = {"hubs": hub_pids} | {
+        name: (entry.pid,)
+        for name in ("calculation", "data", "redis")
         if (entry := record.process(name)) is not None and entry.pid
     }
     bus = redis.Redis.from_url(record.redis_url)
     ledger = Ledger()
     drainer = (
-        DrainWorker(DrainSetup(address, admin, args.connections, args.readers_nice))
+        DrainWorker(DrainSetup(addresses, admin, args.connections, args.readers_nice))
         if args.drain_workers
         else None
     )
     if drainer is not None and drainer.pid is not None:
-        pids["bench readers"] = drainer.pid
+        pids["bench readers"] = (drainer.pid,)
     streams = Streams(
         channels, work, PERIODS[args.period], ledger, args.history, args.sample, drainer
     )
@@ -786,10 +801,10 @@ async def run(args: argparse.Namespace, record: Any) -> None:
         # N streams: memory per open stream, then the latency with fan-out.
         client = f"bench-live-{run_id}-many"
         await asyncio.sleep(2.0)
-        before = rss_kb(gateway.pid)
+        before = rss_kb(*hub_pids)
         failures, seconds, first = await streams.open(client, args.streams)
         await asyncio.sleep(2.0)
-        after = rss_kb(gateway.pid)
+        after = rss_kb(*hub_pids)
         print(
             f"  opened {args.streams} streams in {seconds:.1f} s, failures={failures}"
             + (f" (first: {first})" if first else "")
@@ -804,14 +819,14 @@ async def run(args: argparse.Namespace, record: Any) -> None:
         report(phase)
         sampled, unparsed = await streams.messages_per_stream()
         phase_messages = (sampled * args.sample + unparsed * (open_streams - args.sample)) or 1
-        hub_cpu = phase.cpu.get("gateway", 0.0) * phase.seconds
+        hub_cpu = phase.cpu.get("hubs", 0.0) * phase.seconds
         print(
             f"    messages per stream after the snapshot: sampled {sampled:.0f}, "
             f"read unparsed {unparsed:.0f}; hub CPU {hub_cpu / phase_messages * 1e6:.0f} µs "
             "per stream message"
         )
         # Once the snapshots have long gone out: what the open streams hold in steady state.
-        steady = rss_kb(gateway.pid)
+        steady = rss_kb(*hub_pids)
         print(
             f"  hub RSS after the phase, streams still open: {steady / 1024:.0f} MB: "
             f"{(steady - before) / max(1, open_streams):.1f} KB per open stream"
@@ -869,9 +884,16 @@ def main() -> None:
         default=10,
         help="niceness of the child reading the unsampled streams (0: same priority as the stack)",
     )
+    parser.add_argument(
+        "--hub-processes",
+        type=int,
+        default=None,
+        help="stream hub processes of the stack started for the run (default: as `up` decides)",
+    )
     parser.add_argument("--data-dir", help="measure the stack running there instead")
     args = parser.parse_args()
-    with harness.stack(args.data_dir) as record:
+    up_options = () if args.hub_processes is None else ("--hub-processes", str(args.hub_processes))
+    with harness.stack(args.data_dir, *up_options) as record:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run(args, record))
 

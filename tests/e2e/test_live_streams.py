@@ -19,7 +19,7 @@ from analytics.type.v1 import types_pb2
 
 from tests.e2e.test_stack import request
 from tests.fixtures.auth import for_stack
-from tests.fixtures.stack import Stack
+from tests.fixtures.stack import HUB_PROCESSES, Stack
 
 pytestmark = pytest.mark.stack
 
@@ -150,6 +150,21 @@ def streamed_value_of_today(values: list[dict[str, Any]]) -> float | None:
     return None
 
 
+def updated_value_of_today(
+    message: stream_pb2.StreamDashboardResponse, latest: float | None
+) -> float | None:
+    """Today's value as an update message moves it (`latest` when the message does not)."""
+    if message.WhichOneof("event") == "update":
+        for value in message.update.values:
+            if (
+                value.kpi_code == KPI
+                and value.bucket_start.ToDatetime(tzinfo=datetime.UTC) == today()
+                and value.HasField("value")
+            ):
+                latest = value.value
+    return latest
+
+
 def test_sse_dashboard_moves_when_a_row_is_ingested(stack: Stack) -> None:
     client = f"live-sse-{uuid.uuid4().hex[:6]}"
     events = sse_events(stack, client)
@@ -177,15 +192,45 @@ def test_grpc_web_dashboard_moves_when_a_row_is_ingested(stack: Stack) -> None:
     deadline = time.monotonic() + WAIT_SECONDS
     latest = None
     for message in messages:
-        if message.WhichOneof("event") == "update":
-            for value in message.update.values:
-                if (
-                    value.kpi_code == KPI
-                    and value.bucket_start.ToDatetime(tzinfo=datetime.UTC) == today()
-                    and value.HasField("value")
-                ):
-                    latest = value.value
-            if latest == 2.0:
-                break
+        latest = updated_value_of_today(message, latest)
+        if latest == 2.0:
+            break
         assert time.monotonic() < deadline, f"stream stopped at {latest}"
     assert latest == calculated_today(stack, client) == 2.0
+
+
+def active_streams_per_hub(stack: Stack) -> list[int]:
+    """Envoy's count of open requests (streams) on each process of the hub's cluster."""
+    connection = http.client.HTTPConnection(*stack.admin_address.split(":"), timeout=5)
+    try:
+        connection.request("GET", "/clusters?format=json")
+        clusters = json.loads(connection.getresponse().read())["cluster_statuses"]
+    finally:
+        connection.close()
+    hub = next(c for c in clusters if c["name"] == "gateway")
+    return [
+        int(next((s.get("value", 0) for s in host["stats"] if s["name"] == "rq_active"), 0))
+        for host in hub["host_statuses"]
+    ]
+
+
+def test_streams_are_balanced_over_the_hubs_and_each_hub_moves_its_own(stack: Stack) -> None:
+    client = f"live-hubs-{uuid.uuid4().hex[:6]}"
+    before = active_streams_per_hub(stack)
+    assert len(before) == HUB_PROCESSES
+    streams = [grpc_web_messages(stack, client) for _ in range(2 * HUB_PROCESSES)]
+    for messages in streams:
+        assert next(messages).WhichOneof("event") == "snapshot"
+    after = active_streams_per_hub(stack)
+    # Envoy sends each new stream to the hub with fewer open ones: two streams each.
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2] * HUB_PROCESSES
+    ingest_order(stack, client)
+    deadline = time.monotonic() + WAIT_SECONDS
+    for messages in streams:
+        latest = None
+        for message in messages:
+            latest = updated_value_of_today(message, latest)
+            if latest == 1.0:
+                break
+            assert time.monotonic() < deadline, f"a stream stopped at {latest}"
+        assert latest == 1.0

@@ -80,9 +80,9 @@ def strict_edge(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Itera
         log.close()
 
 
-def _host_port(address: str) -> tuple[str, int]:
+def _host_port(address: str) -> tuple[str, tuple[int]]:
     host, _, port = address.rpartition(":")
-    return host, int(port)
+    return host, (int(port),)
 
 
 def _wait_until_routing(address: str, process: subprocess.Popen[bytes]) -> None:

@@ -24,7 +24,7 @@ from analytics_engine import descriptor, health
 from analytics_engine.components import COMPONENTS, by_name
 from services.runtime.contracts import is_internal
 from tests.fixtures.auth import TokenMaker
-from tests.fixtures.stack import Stack, run_cli
+from tests.fixtures.stack import HUB_PROCESSES, Stack, run_cli
 
 pytestmark = pytest.mark.stack
 
@@ -66,13 +66,15 @@ def test_status_reports_every_component_healthy(stack: Stack) -> None:
     result = stack.cli("status", "--json")
     report = json.loads(result.stdout)
     rows = {row["name"]: row for row in report["components"]}
-    assert set(rows) == {c.name for c in COMPONENTS} | {"postgres", "redis", "envoy"}
+    hubs = {f"gateway-{n}" for n in range(2, HUB_PROCESSES + 1)}
+    assert set(rows) == {c.name for c in COMPONENTS} | hubs | {"postgres", "redis", "envoy"}
     unhealthy = {name: row for name, row in rows.items() if not row["healthy"]}
     assert not unhealthy
     assert result.returncode == 0 and report["healthy"] is True
-    for component in COMPONENTS:
-        assert rows[component.name]["health"] == "SERVING"
-        assert rows[component.name]["edge"] == "healthy"
+    for name in {c.name for c in COMPONENTS} | hubs:
+        assert rows[name]["health"] == "SERVING"
+        assert rows[name]["edge"] == "healthy"
+    assert {rows[name]["component"] for name in hubs} == {"gateway"}
     assert rows["envoy"]["health"] == "LIVE"
 
 
@@ -80,7 +82,9 @@ def test_status_table_is_readable(stack: Stack) -> None:
     result = stack.cli("status")
     assert result.returncode == 0
     assert result.stdout.splitlines()[1].split()[:2] == ["COMPONENT", "ADDRESS"]
-    assert f"{len(COMPONENTS)}/{len(COMPONENTS)} components SERVING" in result.stdout
+    processes = len(COMPONENTS) + HUB_PROCESSES - 1
+    assert f"{processes}/{processes} component processes SERVING" in result.stdout
+    assert f"{len(COMPONENTS)}/{len(COMPONENTS)} clusters healthy" in result.stdout
 
 
 def test_second_up_on_the_same_data_dir_says_it_is_running(stack: Stack) -> None:

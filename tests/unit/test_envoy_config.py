@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ def _topology() -> envoy_config.Topology:
         admin_port=19901,
         descriptor_path=str(DESCRIPTOR),
         upstreams=tuple(
-            envoy_config.Upstream(c.name, "127.0.0.1", 50051 + i) for i, c in enumerate(COMPONENTS)
+            envoy_config.Upstream(c.name, "127.0.0.1", (50051 + i,))
+            for i, c in enumerate(COMPONENTS)
         ),
     )
 
@@ -178,3 +180,21 @@ def test_internal_services_are_neither_routed_nor_transcoded() -> None:
         i for i, r in enumerate(routes) if r["match"].get("prefix") == "/analytics.data.v1."
     )
     assert blocked < package_route
+
+
+def test_a_component_with_several_processes_gets_an_endpoint_each(tmp_path: Path) -> None:
+    hubs = envoy_config.Upstream("gateway", "127.0.0.1", (50056, 50070, 50071))
+    topology = dataclasses.replace(
+        _topology(),
+        upstreams=tuple(hubs if u.name == "gateway" else u for u in _topology().upstreams),
+    )
+    text = envoy_config.render(topology, SYNTHETIC, TEMPLATE)
+    clusters = {c["name"]: c for c in yaml.safe_load(text)["static_resources"]["clusters"]}
+    endpoints = clusters["gateway"]["load_assignment"]["endpoints"][0]["lb_endpoints"]
+    ports = [e["endpoint"]["address"]["socket_address"]["port_value"] for e in endpoints]
+    assert ports == [50056, 50070, 50071]
+    # Streams go to the process with the fewest open ones, so hubs share dashboards evenly.
+    assert clusters["gateway"]["lb_policy"] == "LEAST_REQUEST"
+    path = tmp_path / "envoy.yaml"
+    path.write_text(text)
+    envoy_config.validate(path)

@@ -28,7 +28,8 @@ def render(security: envoy_config.EdgeSecurity | None = None) -> dict[str, Any]:
         admin_port=19901,
         descriptor_path=str(DESCRIPTOR),
         upstreams=tuple(
-            envoy_config.Upstream(c.name, "127.0.0.1", 50051 + i) for i, c in enumerate(COMPONENTS)
+            envoy_config.Upstream(c.name, "127.0.0.1", (50051 + i,))
+            for i, c in enumerate(COMPONENTS)
         ),
         security=security or envoy_config.EdgeSecurity(jwks="/keys/jwks.json"),
     )
