@@ -49,8 +49,7 @@ def strict_edge(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Itera
         admin_port=admin,
         descriptor_path=str(ROOT / "gen" / "descriptor.binpb"),
         upstreams=tuple(
-            envoy_config.Upstream(c.name, *_host_port(stack.components[c.name]))
-            for c in COMPONENTS
+            _upstream(c.name, stack.components[c.name]) for c in COMPONENTS
         ),
         security=envoy_config.EdgeSecurity(
             jwks=str(KeyFiles.of_data_dir(stack.data_dir).jwks),
@@ -80,9 +79,14 @@ def strict_edge(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Itera
         log.close()
 
 
-def _host_port(address: str) -> tuple[str, tuple[int]]:
+def _host_port(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
-    return host, (int(port),)
+    return host, int(port)
+
+
+def _upstream(name: str, address: str) -> envoy_config.Upstream:
+    host, port = _host_port(address)
+    return envoy_config.Upstream(name, host, (port,))
 
 
 def _wait_until_routing(address: str, process: subprocess.Popen[bytes]) -> None:
