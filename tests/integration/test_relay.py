@@ -303,3 +303,35 @@ async def test_a_commit_wakes_the_idle_relay_at_once(
         assert int(await client.xlen(DATA_CHANGED_STREAM)) == 3
     finally:
         await client.aclose()
+
+
+async def test_the_relay_takes_a_new_connection_when_its_own_is_cut(
+    pool: asyncpg.Pool, fresh_database: str, own_redis: RedisServer, order: ObjectModel
+) -> None:
+    """The relay keeps its batches' connection between batches: when the server ends it, the
+    relay takes another and nothing committed meanwhile is missed."""
+    client = redis.Redis.from_url(own_redis.url)
+    relay_pool = await asyncpg.create_pool(
+        fresh_database, min_size=1, max_size=2, server_settings={"application_name": "the-relay"}
+    )
+    try:
+        async with relaying(OutboxRelay(relay_pool, client, FAST)):
+            await store.ingest_rows(pool, "acme", order, [an_order(1)])
+            await until(functools.partial(_count_is, client, 1))
+            cut = await pool.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = 'the-relay'"
+            )
+            assert cut >= 1
+            for n in range(2, 6):
+                await store.ingest_rows(pool, "acme", order, [an_order(n, minute=n)])
+            await until(functools.partial(_count_is, client, 5))
+            await until(lambda: _nothing_unrelayed(pool))
+        ids = [c.data_changed.outbox_ids[0] for c in await read_changes(client)]
+        assert sorted(set(ids)) == [
+            row["id"]
+            for row in await pool.fetch("SELECT id FROM analytics.change_outbox ORDER BY id")
+        ]
+    finally:
+        await relay_pool.close()
+        await client.aclose()
