@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         help=f"stream hub processes behind Envoy (default: ${settings.HUB_PROCESSES_VAR}, else "
-        f"one per core, at most {settings.MAX_DEFAULT_HUB_PROCESSES})",
+        f"one per two cores, at most {settings.MAX_DEFAULT_HUB_PROCESSES})",
     )
     up.add_argument(
         "--feed",

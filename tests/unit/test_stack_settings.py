@@ -44,10 +44,12 @@ def test_the_number_of_hubs_comes_from_the_environment_else_the_cores(
 ) -> None:
     stack = _build(tmp_path, environ={settings.HUB_PROCESSES_VAR: "2"})
     assert len(stack.instances_of("gateway")) == 2
-    monkeypatch.setattr(settings.os, "cpu_count", lambda: 16)
-    assert settings.default_hub_processes() == settings.MAX_DEFAULT_HUB_PROCESSES
-    monkeypatch.setattr(settings.os, "cpu_count", lambda: None)
-    assert len(_build(tmp_path, environ={}).instances_of("gateway")) == 1
+    # One per two cores, at least one, at most four.
+    for cores, hubs in ((None, 1), (1, 1), (2, 1), (4, 2), (6, 3), (16, 4)):
+        monkeypatch.setattr(settings.os, "cpu_count", lambda cores=cores: cores)
+        assert settings.default_hub_processes() == hubs
+    monkeypatch.setattr(settings.os, "cpu_count", lambda: 8)
+    assert len(_build(tmp_path, environ={}).instances_of("gateway")) == 4
 
 
 @pytest.mark.parametrize("text", ["0", "-1", "two", "1.5"])
