@@ -38,6 +38,9 @@ MAX_ROWS_PER_BATCH = 50_000
 # connection, committed in stream order): while one is written, the next is ready on its
 # connection to go on the moment it commits, and the one after is read and validated.
 MAX_STREAM_BATCHES_IN_FLIGHT = 2
+# Batches of up to this many rows are prepared on the event loop: about 0.35 ms of Structs at most
+# (measured: 10 ORDER rows 0.13 ms, 100 rows 0.68 ms).
+INLINE_PREPARE_ROWS = 50
 
 # A batch as either request carries it.
 _BatchRequest = data_pb2.IngestRowsRequest | data_pb2.StreamIngestRowsRequest
@@ -56,9 +59,7 @@ class IngestServicer(data_pb2_grpc.DataServiceServicer):
     ) -> data_pb2.IngestRowsResponse:
         model = self._model(request.object_model_code)
         client_id = _client_id(request.client_id, "client_id")
-        # Reading, validating and encoding the batch is CPU work: in a thread, so the event loop
-        # keeps serving other calls meanwhile.
-        batch = await asyncio.to_thread(_prepare, request, model)
+        batch = await _prepared(request, model)
         if request.validate_only:
             return data_pb2.IngestRowsResponse()
         result = await store.commit_batch(self._db, client_id, model, batch,
@@ -93,7 +94,7 @@ class IngestServicer(data_pb2_grpc.DataServiceServicer):
                 try:
                     model = self._model(request.object_model_code)
                     client_id = _client_id(request.client_id, f"{where}.client_id")
-                    batch = await asyncio.to_thread(_prepare, request, model)
+                    batch = await _prepared(request, model)
                 except InvalidArgument as error:
                     await _settle(in_flight, reply, until=0)
                     raise _in_batch(error, where) from None
@@ -158,6 +159,18 @@ async def _settle(in_flight: _InFlight, reply: data_pb2.StreamIngestRowsResponse
 def _client_id(value: str, field: str) -> str:
     # The tenant comes from the caller's token (ARCHITECTURE §7); only an admin names one.
     return tenant_for(value, field=field)
+
+
+async def _prepared(request: _BatchRequest, model: ObjectModel) -> batch_wire.PreparedBatch:
+    """`_prepare`, in a thread for a large batch: reading, validating and encoding it is CPU
+    work, and the event loop keeps serving other calls meanwhile. A small batch is prepared in
+    place (holding the loop a third of a millisecond at most): handing ten rows, 0.13 ms to
+    prepare, to a thread and back took another 30-65 µs of CPU, and a live feed sends a hundred
+    such batches a second."""
+    rows = request.columns.row_count if request.HasField("columns") else len(request.rows)
+    if rows <= INLINE_PREPARE_ROWS:
+        return _prepare(request, model)
+    return await asyncio.to_thread(_prepare, request, model)
 
 
 def _prepare(request: _BatchRequest, model: ObjectModel) -> batch_wire.PreparedBatch:
