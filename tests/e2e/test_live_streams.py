@@ -10,7 +10,7 @@ import json
 import struct
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -155,13 +155,35 @@ def updated_value_of_today(
 ) -> float | None:
     """Today's value as an update message moves it (`latest` when the message does not)."""
     if message.WhichOneof("event") == "update":
-        for value in message.update.values:
-            if (
-                value.kpi_code == KPI
-                and value.bucket_start.ToDatetime(tzinfo=datetime.UTC) == today()
-                and value.HasField("value")
-            ):
-                latest = value.value
+        return value_of_today_among(message.update.values, latest)
+    return latest
+
+
+def value_of_today_among(
+    values: Iterable[types_pb2.KpiValue], latest: float | None = None
+) -> float | None:
+    """The last of `values` that is today's value of the KPI (`latest` when none is)."""
+    for value in values:
+        if (
+            value.kpi_code == KPI
+            and value.bucket_start.ToDatetime(tzinfo=datetime.UTC) == today()
+            and value.HasField("value")
+        ):
+            latest = value.value
+    return latest
+
+
+def value_once_it_reaches(
+    messages: Iterator[stream_pb2.StreamDashboardResponse], wanted: float
+) -> float | None:
+    """Today's value, read from the stream until it is `wanted` (or the stream ends)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    latest = None
+    for message in messages:
+        latest = updated_value_of_today(message, latest)
+        if latest == wanted:
+            break
+        assert time.monotonic() < deadline, f"the stream stopped at {latest}"
     return latest
 
 
@@ -189,14 +211,7 @@ def test_grpc_web_dashboard_moves_when_a_row_is_ingested(stack: Stack) -> None:
     assert first.WhichOneof("event") == "snapshot" and first.sequence == 1
     ingest_order(stack, client)
     ingest_order(stack, client)
-    deadline = time.monotonic() + WAIT_SECONDS
-    latest = None
-    for message in messages:
-        latest = updated_value_of_today(message, latest)
-        if latest == 2.0:
-            break
-        assert time.monotonic() < deadline, f"stream stopped at {latest}"
-    assert latest == calculated_today(stack, client) == 2.0
+    assert value_once_it_reaches(messages, 2.0) == calculated_today(stack, client) == 2.0
 
 
 def active_streams_per_hub(stack: Stack) -> list[int]:
@@ -225,12 +240,5 @@ def test_streams_are_balanced_over_the_hubs_and_each_hub_moves_its_own(stack: St
     # Envoy sends each new stream to the hub with fewer open ones: two streams each.
     assert [a - b for a, b in zip(after, before, strict=True)] == [2] * HUB_PROCESSES
     ingest_order(stack, client)
-    deadline = time.monotonic() + WAIT_SECONDS
     for messages in streams:
-        latest = None
-        for message in messages:
-            latest = updated_value_of_today(message, latest)
-            if latest == 1.0:
-                break
-            assert time.monotonic() < deadline, f"a stream stopped at {latest}"
-        assert latest == 1.0
+        assert value_once_it_reaches(messages, 1.0) == 1.0

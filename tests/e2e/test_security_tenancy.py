@@ -5,11 +5,9 @@ looks exactly like asking for a client that does not exist."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import struct
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +19,11 @@ from analytics.gateway.v1 import stream_pb2, stream_pb2_grpc
 from analytics.type.v1 import types_pb2
 from google.protobuf import struct_pb2
 
-from tests.e2e.test_live_streams import calculated_today, ingest_order, today
+from tests.e2e.test_live_streams import (
+    calculated_today,
+    ingest_order,
+    value_of_today_among,
+)
 from tests.e2e.test_stack import _grpc_web_frames, request
 from tests.fixtures.auth import TokenMaker
 from tests.fixtures.stack import Stack
@@ -219,22 +221,13 @@ def test_ingest_lands_in_the_callers_client_only(stack: Stack, tenants: Tenants)
 
 def todays_value(message: stream_pb2.StreamDashboardResponse) -> float | None:
     event = message.WhichOneof("event")
-    values: Iterator[types_pb2.KpiValue]
     if event == "snapshot":
-        values = iter(v for kpi in message.snapshot.kpis for v in [kpi.current, *kpi.history])
-    elif event == "update":
-        values = iter(message.update.values)
-    else:
-        return None
-    found = None
-    for value in values:
-        if (
-            value.kpi_code == KPI
-            and value.bucket_start.ToDatetime(tzinfo=datetime.UTC) == today()
-            and value.HasField("value")
-        ):
-            found = value.value
-    return found
+        return value_of_today_among(
+            v for kpi in message.snapshot.kpis for v in [kpi.current, *kpi.history]
+        )
+    if event == "update":
+        return value_of_today_among(message.update.values)
+    return None
 
 
 async def test_a_dashboard_stream_shows_only_the_callers_client(stack: Stack) -> None:
