@@ -19,16 +19,21 @@ from services.aggregates import query as q
 from services.aggregates.wire import (
     scalar_message,
     scalar_value,
-    timestamp_message,
+    set_timestamp,
     timestamp_value,
 )
 from services.errors import InvalidArgument
 
 
 def columns_message(columns: q.AggregateColumns) -> data_pb2.AggregateColumns:
-    message = data_pb2.AggregateColumns(
-        bucket_start_micros=columns.bucket_starts, row_counts=columns.row_counts
-    )
+    message = data_pb2.AggregateColumns()
+    _fill_columns(message, columns)
+    return message
+
+
+def _fill_columns(message: data_pb2.AggregateColumns, columns: q.AggregateColumns) -> None:
+    message.bucket_start_micros.extend(columns.bucket_starts)
+    message.row_counts.extend(columns.row_counts)
     for measure_id, values in columns.measures.items():
         column = message.measures.add(measure_id=measure_id)
         if None in values:
@@ -38,7 +43,6 @@ def columns_message(columns: q.AggregateColumns) -> data_pb2.AggregateColumns:
             column.values.extend(values)  # type: ignore[arg-type]  # no None left
     for name, scalars in columns.dimensions.items():
         message.dimensions.add(name=name, values=[scalar_message(value) for value in scalars])
-    return message
 
 
 def columns_value(
@@ -72,16 +76,22 @@ def columns_value(
 
 
 def result_message(result: q.ColumnarResult) -> data_pb2.AggregateResult:
-    message = data_pb2.AggregateResult(
-        query_id=result.query_id,
-        columns=columns_message(result.columns),
-        truncated=result.truncated,
-        used_rollups=result.used_rollups,
-        data_version=result.data_version,
-    )
-    if result.watermark is not None:
-        message.watermark.CopyFrom(timestamp_message(result.watermark))
+    message = data_pb2.AggregateResult()
+    _fill_result(message, result)
     return message
+
+
+def _fill_result(message: data_pb2.AggregateResult, result: q.ColumnarResult) -> None:
+    """Writes `result` into an empty `message` in place: built apart and then added, each
+    result's columns were copied twice more on their way into the response."""
+    message.query_id = result.query_id
+    message.columns.SetInParent()  # present even when empty, as the contract has it
+    _fill_columns(message.columns, result.columns)
+    message.truncated = result.truncated
+    message.used_rollups = result.used_rollups
+    message.data_version = result.data_version
+    if result.watermark is not None:
+        set_timestamp(message.watermark, result.watermark)
 
 
 def result_value(
@@ -104,9 +114,10 @@ def response_message(
 ) -> data_pb2.QueryAggregatesResponse:
     duration = duration_pb2.Duration()
     duration.FromTimedelta(elapsed)
-    return data_pb2.QueryAggregatesResponse(
-        results=[result_message(result) for result in results], elapsed=duration
-    )
+    message = data_pb2.QueryAggregatesResponse(elapsed=duration)
+    for result in results:
+        _fill_result(message.results.add(), result)
+    return message
 
 
 def response_value(

@@ -397,26 +397,45 @@ def measure_value(message: data_pb2.Measure, field: str) -> q.Measure:
 def query_message(
     query: q.AggregateQuery, options: QueryOptions = QueryOptions()
 ) -> data_pb2.AggregateQuery:
-    message = data_pb2.AggregateQuery(
-        query_id=query.query_id,
-        object_model_code=query.object_model_code,
-        time_range=types_pb2.TimeRange(
-            start=timestamp_message(query.time_range.start),
-            end=timestamp_message(query.time_range.end),
-        ),
-        time_field=query.time_field,
-        bucket_period=_PERIODS[query.bucket] if query.bucket else types_pb2.PERIOD_UNSPECIFIED,
-        measures=[_ENCODED_MEASURES.message(measure) for measure in query.measures],
-        group_by=[
-            data_pb2.Dimension(name=d.name, field=field_ref_message(d.field))
-            for d in query.group_by
-        ],
-        max_groups=options.max_groups,
-        disable_rollups=options.disable_rollups,
-    )
+    message = data_pb2.AggregateQuery()
+    _fill_query(message, query, options)
+    return message
+
+
+def _fill_query(
+    message: data_pb2.AggregateQuery, query: q.AggregateQuery, options: QueryOptions
+) -> None:
+    """Writes `query` into an empty `message` in place: a request's queries are written where
+    they end up, as building each apart copied it once more into the request."""
+    message.query_id = query.query_id
+    message.object_model_code = query.object_model_code
+    set_timestamp(message.time_range.start, query.time_range.start)
+    set_timestamp(message.time_range.end, query.time_range.end)
+    message.time_field = query.time_field
+    if query.bucket:
+        message.bucket_period = _PERIODS[query.bucket]
+    message.measures.extend([_ENCODED_MEASURES.message(measure) for measure in query.measures])
+    for dimension in query.group_by:
+        message.group_by.add(name=dimension.name, field=field_ref_message(dimension.field))
+    message.max_groups = options.max_groups
+    message.disable_rollups = options.disable_rollups
     if query.row_filter is not None:
         message.row_security.CopyFrom(_ENCODED_FILTERS.message(query.row_filter))
-    return message
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_MICROSECOND = datetime.timedelta(microseconds=1)
+
+
+def set_timestamp(target: timestamp_pb2.Timestamp, moment: datetime.datetime) -> None:
+    """`timestamp_message(moment)` written into `target`, by integer arithmetic (a dozen
+    timestamps go into every live round's request and answer)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment.isoformat()} cannot cross the wire")
+    seconds, microseconds = divmod((moment - _EPOCH) // _MICROSECOND, 1_000_000)
+    target.SetInParent()  # present even at the epoch itself, where both fields are zero
+    target.seconds = seconds
+    target.nanos = microseconds * 1000
 
 
 class _EncodedByIdentity(Generic[V, M]):
@@ -494,14 +513,12 @@ def request_message(
     """`options` pairs with `request.queries` by position; missing entries are the defaults.
     `columnar` asks for the results as columns (see columnar_wire)."""
     padded = list(options) + [QueryOptions()] * (len(request.queries) - len(options))
-    return data_pb2.QueryAggregatesRequest(
-        client_id=request.client_id,
-        queries=[
-            query_message(query, opts) for query, opts in zip(request.queries, padded, strict=False)
-        ],
-        time_zone=request.time_zone,
-        columnar=columnar,
+    message = data_pb2.QueryAggregatesRequest(
+        client_id=request.client_id, time_zone=request.time_zone, columnar=columnar
     )
+    for query, opts in zip(request.queries, padded, strict=False):
+        _fill_query(message.queries.add(), query, opts)
+    return message
 
 
 def request_value(

@@ -102,6 +102,18 @@ READ_SETTINGS: Mapping[str, str] = {
 }
 
 
+# Combined statements each connection of the short-read pool (READ_SETTINGS sessions) keeps
+# prepared, and the longest kept. A live round's statement depends on which object models changed,
+# so a few dozen mixes recur; run again from the kept statement it takes one round trip instead
+# of two and is not parsed again. Each kept holds some 300 KB of parse trees in its session.
+# (Planned afresh each run all the same: a plan made once for all runs held the partitions of every
+# raw table read, 2 MB and more per statement.)
+COMBINED_KEPT = 32
+LONGEST_COMBINED_KEPT = 64 * 1024
+# Combined statements seen lately (by hash of their text): only one seen before is kept prepared,
+# so a mix that never comes again does not push out one that does.
+_COMBINED_SEEN = 512
+
 # Requests whose queries span at most this are read in one statement (combined_read): their
 # statements read few rows each, so round trips were most of their time. Longer ones run their
 # statements side by side on several connections, so the server's cores share a long read.
@@ -121,10 +133,16 @@ class AggregateReader:
         *,
         row_limit: int = sql_builder.DEFAULT_ROW_LIMIT,
         settled_writes: asyncpg.Pool | None = None,
+        short_reads: asyncpg.Pool | None = None,
     ) -> None:
         """`settled_writes`: a pool of writable sessions to keep the distinct counts of settled
-        buckets with (see settled_distinct); without one, every distinct count is counted."""
+        buckets with (see settled_distinct); without one, every distinct count is counted.
+        `short_reads`: a pool of READ_SETTINGS sessions keeping COMBINED_KEPT statements (of at
+        most LONGEST_COMBINED_KEPT characters) for the combined reads; without one they use
+        `pool` and are prepared afresh each time."""
         self._pool = pool
+        self._short_reads = short_reads
+        self._combined_seen: LruMemo[int, bool] = LruMemo(_COMBINED_SEEN)
         self._models = object_models
         self._row_limit = row_limit
         self._settled = (
@@ -268,13 +286,7 @@ class AggregateReader:
         """The versions and the rows of `statements` (by query position), in one statement:
         one round trip, and one snapshot for them all."""
         combined = combined_read.combine(list(statements.values()), client_id, codes)
-        async with self._pool.acquire() as connection:
-            # PostgreSQL's unnamed statement, not one kept in the session: the same mix of
-            # statements seldom comes twice, and each one kept held its parse trees (a live
-            # hour filled sessions with 20 MB of them).
-            prepared = await connection.prepare(combined.sql, name="")
-            record = await prepared.fetchrow(*combined.params)
-        assert record is not None  # a SELECT without FROM returns one row
+        record = await self._fetch_combined(combined)
         versions = {
             code: DataVersion(code, int(version), watermark, updated_at)
             for code, version, watermark, updated_at in record["versions"]
@@ -287,6 +299,24 @@ class AggregateReader:
             _check_row_limit(len(values), statement, f"queries[{index}]")
             reads[index] = _Read.of_values(values, names)
         return versions, reads
+
+    async def _fetch_combined(self, combined: combined_read.CombinedRead) -> asyncpg.Record:
+        seen = hash(combined.sql)
+        repeated = self._combined_seen.get(seen) is not None
+        self._combined_seen.put(seen, True)
+        if repeated and self._short_reads is not None:
+            # Kept prepared by its connection (see COMBINED_KEPT): one round trip, no parsing.
+            async with self._short_reads.acquire() as connection:
+                record = await connection.fetchrow(combined.sql, *combined.params)
+        else:
+            async with (self._short_reads or self._pool).acquire() as connection:
+                # PostgreSQL's unnamed statement, not one kept in the session: a mix seen once
+                # may never come again, and each one kept holds its parse trees (a live hour
+                # filled sessions with 20 MB of them when all were kept).
+                prepared = await connection.prepare(combined.sql, name="")
+                record = await prepared.fetchrow(*combined.params)
+        assert record is not None  # a SELECT without FROM returns one row
+        return record
 
     def _statement(
         self,

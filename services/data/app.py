@@ -21,7 +21,12 @@ from analytics.data.v1 import data_pb2, data_pb2_grpc
 from services.adapters.postgres import open_pool, pool_dependency
 from services.adapters.redis_client import open_redis
 from services.catalog.catalog_files import DEFAULT_DATA_DIR, load_catalog_files
-from services.data.aggregates import READ_SETTINGS, AggregateReader
+from services.data.aggregates import (
+    COMBINED_KEPT,
+    LONGEST_COMBINED_KEPT,
+    READ_SETTINGS,
+    AggregateReader,
+)
 from services.data.ingest_servicer import IngestServicer
 from services.data.internal_servicer import DataInternalServicer
 from services.data.relay import OutboxRelay
@@ -51,6 +56,16 @@ async def build(settings: DataSettings, resources: contextlib.AsyncExitStack) ->
     read_pool = await open_pool(
         resources, settings.database_url, server_settings=READ_SETTINGS, stateless_sessions=True
     )
+    # Short reads (a live round's) keep the statements that recur prepared (see COMBINED_KEPT).
+    short_read_pool = await open_pool(
+        resources,
+        settings.database_url,
+        max_size=4,
+        server_settings=READ_SETTINGS,
+        stateless_sessions=True,
+        statements_kept=COMBINED_KEPT,
+        longest_statement_kept=LONGEST_COMBINED_KEPT,
+    )
     relay_pool = await open_pool(resources, settings.database_url, max_size=2)
     # Writes the distinct counts of settled buckets that reads counted (one at a time).
     settled_pool = await open_pool(resources, settings.database_url, max_size=1)
@@ -71,6 +86,7 @@ async def build(settings: DataSettings, resources: contextlib.AsyncExitStack) ->
             generate_demo_rows, pool, object_models, settler=settler
         ),
         settled_writes=settled_pool,
+        short_reads=short_read_pool,
     )
     relay = OutboxRelay(relay_pool, redis)
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from services.aggregates.lru import LruMemo
 from services.data.sql_builder import Statement
 
 VERSIONS_COLUMNS = ("object_model_code", "version", "watermark", "updated_at")
@@ -77,9 +78,22 @@ def combine(
     return CombinedRead("SELECT " + ",\n".join(parts), tuple(params), tuple(columns))
 
 
+# Parts renumbered lately, by statement text and offset. A live round combines the same few
+# statements at the same offsets over and over; scanning a statement's text for its parameters
+# took as long as the rest of building the combined statement.
+_RENUMBERED: LruMemo[tuple[str, int], str] = LruMemo(2048)
+
+
 def _renumbered(sql: str, offset: int) -> str:
     """`sql` with `$1` kept (the client) and every other `$n` moved to `$(n + offset)`."""
+    found = _RENUMBERED.get((sql, offset))
+    if found is None:
+        found = _renumbering(sql, offset)
+        _RENUMBERED.put((sql, offset), found)
+    return found
 
+
+def _renumbering(sql: str, offset: int) -> str:
     def renumber(match: re.Match[str]) -> str:
         number = match.group(1)
         if number is None or number == "1":

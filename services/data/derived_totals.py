@@ -37,6 +37,8 @@ def derivable_totals(
     qualifies when a series query with the same options asks the very same thing bucketed and
     every measure combines. Grouped totals are left to the database (their groups come back in
     its order, and a cap on groups could drop rows from the series)."""
+    if all(query.bucket is not None or query.group_by for query in queries):
+        return {}  # no total to derive (a live round asks for series only)
     series_of: dict[tuple[q.AggregateQuery, Hashable], int] = {}
     for index, query in enumerate(queries):
         if query.bucket is not None and not query.group_by:

@@ -31,9 +31,10 @@ class DataInternalServicer(data_pb2_grpc.DataInternalServiceServicer):
         object_models_by_code: Mapping[str, ObjectModel],
         demo_generator: DemoGenerator | None = None,
         settled_writes: asyncpg.Pool | None = None,
+        short_reads: asyncpg.Pool | None = None,
     ) -> None:
         self._reader = AggregateReader(
-            pool, object_models_by_code, settled_writes=settled_writes
+            pool, object_models_by_code, settled_writes=settled_writes, short_reads=short_reads
         )
         self._demo_generator = demo_generator
 

@@ -819,6 +819,55 @@ async def test_a_statement_is_reused_only_for_the_same_key_client_and_zone(
     assert len(built) == 4
 
 
+async def test_a_recurring_combined_statement_is_kept_prepared_with_the_same_answers(
+    data: Data, migrated_db: str, read_path: str
+) -> None:
+    if read_path != "in one statement":
+        pytest.skip("only combined reads are kept prepared")
+    short = await asyncpg.create_pool(
+        migrated_db,
+        min_size=1,
+        max_size=1,
+        server_settings=dict(aggregates.READ_SETTINGS),
+        statement_cache_size=aggregates.COMBINED_KEPT,
+        max_cacheable_statement_size=aggregates.LONGEST_COMBINED_KEPT,
+    )
+    try:
+        reader = data.reader(short_reads=short)
+        series = query(
+            count(),
+            q.Measure("s", q.AggregateFunction.SUM, f("order_value")),
+            q.Measure("c", q.AggregateFunction.COUNT_DISTINCT, f("customer_id")),
+            query_id="series",
+            bucket=q.Period.DAY,
+        )
+        grouped = query(count(), query_id="grouped", group_by=(q.Dimension("s", f("status")),))
+        request = q.AggregateRequest(data.client, (series, grouped))
+        expected = await data.reader().query(request)
+
+        async def kept() -> int:
+            async with short.acquire() as connection:
+                found: int = await connection.fetchval(
+                    "SELECT count(*) FROM pg_prepared_statements"
+                    " WHERE statement LIKE 'SELECT ARRAY(%'"
+                )
+            return found
+
+        assert await reader.query(request) == expected
+        # Seen once: prepared for that run only, nothing kept in the session.
+        assert await kept() == 0
+        # Seen again: kept, and run from it, always with the same answers.
+        for _ in range(8):
+            assert await reader.query(request) == expected
+        assert await kept() == 1
+        # Another client's read is the same statement with other parameters: its own answer.
+        other = q.AggregateRequest(data.other, (series, grouped))
+        assert await reader.query(other) == await data.reader().query(other)
+        assert await reader.query(other) != expected
+    finally:
+        await short.close()
+
+
 # -- the gRPC surface -------------------------------------------------------------------------
 
 
