@@ -23,6 +23,7 @@ from services.catalog.domain import ObjectModel
 from services.data import settled_plan, store
 from services.data.aggregates import READ_SETTINGS, AggregateReader
 from services.data.carried_copies import carrying
+from tests.integration.test_carried_copies import write
 
 UTC = datetime.UTC
 START = datetime.datetime(2026, 6, 1, tzinfo=UTC)
@@ -139,14 +140,6 @@ def orders_over_the_range() -> list[dict[str, object]]:
         status = "cancelled" if number % 7 == 0 else "open"
         rows.append(an_order(number, moment, customer=number % 9, status=status))
     return rows
-
-
-async def write(
-    pool: asyncpg.Pool, client: str, models: dict[str, ObjectModel], code: str,
-    rows: list[dict[str, object]],
-) -> None:
-    model = models[code]
-    await store.ingest_rows(pool, client, model, rows, carrying=carrying(model, models))
 
 
 def series_query(

@@ -19,7 +19,11 @@ from services.calculation.streaming.buckets import affected_buckets, live_window
 from services.calculation.streaming.published import NOT_LIVE, STALE, PublishedValues
 from services.calculation.streaming.registry import LeaseRegistry, LeaseRequest, published_key
 from services.calculation.streaming.subscriptions import Subscription, subscription_key
-from services.calculation.streaming.updates import data_versions, subscription_update
+from services.calculation.streaming.updates import (
+    SubscriptionUpdate,
+    data_versions,
+    subscription_update,
+)
 
 UTC = datetime.UTC
 SECOND = datetime.timedelta(seconds=1)
@@ -231,13 +235,20 @@ async def test_the_changes_of_a_cycle_are_looked_up_together(
     assert await registry.live_for([]) == {}
 
 
-async def test_counts_are_added_with_the_publishing(client: redis.Redis, tenant: str) -> None:
+async def leased_with_update(client: redis.Redis, tenant: str) -> tuple[
+    LeaseRegistry, PublishedValues, LeaseRequest, SubscriptionUpdate, str
+]:
+    """A subscription leased by hub-a, an update of three values for it, and a counter key."""
     registry, published = LeaseRegistry(client), PublishedValues(client)
     request = watch(tenant)
     oldest = datetime.datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
     update = subscription_update(request.subscription, result([1.0, 2.0, 3.0]), SPAN, oldest)
-    counter = f"test:{tenant}:recomputations"
     await registry.lease("hub-a", [request])
+    return registry, published, request, update, f"test:{tenant}:recomputations"
+
+
+async def test_counts_are_added_with_the_publishing(client: redis.Redis, tenant: str) -> None:
+    registry, published, request, update, counter = await leased_with_update(client, tenant)
     assert await published.publish_changes([update], counts={counter: 4}) == [3]
     assert await published.publish_changes([], counts={counter: 2}) == []
     assert int(await client.get(counter) or 0) == 6
@@ -249,12 +260,7 @@ async def test_scripts_redis_forgot_are_loaded_again_and_run_once(
 ) -> None:
     """Scripts go by their SHA without asking first whether Redis knows them: after a restart
     (here: SCRIPT FLUSH) the refused calls are sent again once the script is loaded."""
-    registry, published = LeaseRegistry(client), PublishedValues(client)
-    request = watch(tenant)
-    oldest = datetime.datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
-    update = subscription_update(request.subscription, result([1.0, 2.0, 3.0]), SPAN, oldest)
-    counter = f"test:{tenant}:recomputations"
-    await registry.lease("hub-a", [request])
+    registry, published, request, update, counter = await leased_with_update(client, tenant)
     await client.script_flush()
     found = await registry.live_for([(tenant, "ORDER")])
     assert [live.key for live in found[(tenant, "ORDER")]] == [request.subscription.key]
